@@ -1,0 +1,46 @@
+# The README's two commands: `make demo` and `make test`. Each sets up everything it needs.
+#   make demo   venv + install, then `dvc repro` of the pipeline on the generated demo data set
+#               and `dvc metrics show`
+#   make test   venv + install, then lint (ruff) and the test suite (pytest)
+# Pick another torch build with TORCH_SPEC / TORCH_INDEX, e.g.
+#   make demo TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.nrdfer-installed
+
+export DVC_NO_ANALYTICS := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: demo test venv lint clean-venv
+
+venv: $(STAMP)
+
+# Re-install when pyproject.toml or the torch spec changes.
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@echo "$(TORCH_SPEC)" > $(STAMP)
+
+ifneq ($(shell cat $(STAMP) 2>/dev/null),$(TORCH_SPEC))
+.PHONY: $(STAMP)
+endif
+
+demo: venv
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

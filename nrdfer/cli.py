@@ -1,0 +1,57 @@
+"""The ``nrdfer`` command: everything that is not a pipeline stage.
+
+Sub-commands are registered in :data:`COMMANDS` as ``name -> (module, one-line help)``. A
+module is imported only when its sub-command runs (so ``nrdfer --help`` stays fast without
+importing torch) and provides ``configure(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nrdfer import __version__
+from nrdfer.errors import UserError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "params": ("nrdfer.commands.params", "check params.yaml and print the resolved values"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    parser = argparse.ArgumentParser(
+        prog="nrdfer",
+        description="NR-DFERNet: noise-robust dynamic facial expression recognition.",
+        epilog="commands:\n" + "\n".join(lines) + "\n\nRun 'nrdfer COMMAND --help' for details.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="nrdfer [--version] COMMAND [ARGS...]",
+    )
+    parser.add_argument("--version", action="version", version=f"nrdfer {__version__}")
+    parser.add_argument("command", nargs="?", choices=list(COMMANDS), metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not argv or argv[0] not in COMMANDS:
+        args = top.parse_args(argv[:1])  # handles --help/--version/unknown command
+        top.print_help()
+        return 0 if args.command is None and not argv else 2
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"nrdfer {name}", description=COMMANDS[name][1])
+    module.configure(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except UserError as exc:
+        print(f"nrdfer {name}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Shared fixtures: a temp DVC environment, the repository root, tiny helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def dvc_env(tmp_path, monkeypatch):
+    """Environment for DVC in tests: no analytics, a temp site cache, never the checkout's .dvc."""
+    site = tmp_path / "dvc-site-cache"
+    site.mkdir()
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(site))
+    env = dict(os.environ)
+    return env
+
+
+@pytest.fixture
+def project_copy(tmp_path, dvc_env):
+    """A copy of the project's pipeline files in a temp dir with `dvc init --no-scm`."""
+    dst = tmp_path / "proj"
+    dst.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, dst / name)
+    shutil.copytree(ROOT / "stages", dst / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=dst, check=True, env=dvc_env
+    )
+    return dst

@@ -1,0 +1,128 @@
+"""params.yaml <-> typed dataclasses: strict loading, clear errors, -S overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import pytest
+import yaml
+
+from nrdfer import params as P
+from tests.conftest import ROOT
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def project_raw() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_project_params_load_every_section():
+    loaded = P.load_all(ROOT / "params.yaml")
+    assert set(loaded) == set(P.SECTIONS)
+    for name, obj in loaded.items():
+        assert isinstance(obj, P.SECTIONS[name])
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, dataclasses.fields(obj)[0].name, None)
+
+
+def test_every_section_in_file_and_schema():
+    assert set(project_raw()) == set(P.SECTIONS)
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    raw = project_raw()
+    raw["base"]["sede"] = 1
+    path = write(tmp_path, raw)
+    with pytest.raises(P.ParamsError, match=r"params\.yaml.*unknown key 'base\.sede'"):
+        P.load_params(path, ["base"])
+
+
+def test_missing_key_names_key_and_file(tmp_path):
+    raw = project_raw()
+    del raw["base"]["seed"]
+    path = write(tmp_path, raw)
+    with pytest.raises(P.ParamsError, match=r"params\.yaml.*missing key 'base\.seed'"):
+        P.load_params(path, ["base"])
+
+
+def test_wrong_type_names_key_and_file(tmp_path):
+    raw = project_raw()
+    raw["base"]["seed"] = "twelve"
+    path = write(tmp_path, raw)
+    with pytest.raises(P.ParamsError, match=r"params\.yaml: key 'base\.seed': expected int"):
+        P.load_params(path, ["base"])
+
+
+def test_bool_is_not_an_int(tmp_path):
+    raw = project_raw()
+    raw["base"]["seed"] = True
+    with pytest.raises(P.ParamsError, match="base.seed"):
+        P.load_params(write(tmp_path, raw), ["base"])
+
+
+def test_unknown_section(tmp_path):
+    raw = project_raw()
+    raw["modle"] = {"M": 2}
+    with pytest.raises(P.ParamsError, match="unknown section 'modle'"):
+        P.load_params(write(tmp_path, raw), ["base"])
+
+
+def test_missing_file_is_clear(tmp_path):
+    with pytest.raises(P.ParamsError, match="params file not found"):
+        P.load_params(tmp_path / "nope.yaml", ["base"])
+
+
+def test_malformed_yaml_is_clear(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("base: [unclosed\n")
+    with pytest.raises(P.ParamsError, match="not valid YAML"):
+        P.load_params(path, ["base"])
+
+
+def test_overrides_use_dvc_syntax(tmp_path):
+    path = write(tmp_path, project_raw())
+    loaded = P.load_params(path, ["base"], ["base.seed=7", "base.device=cpu"])
+    assert loaded["base"].seed == 7 and loaded["base"].device == "cpu"
+
+
+def test_override_of_unknown_key_fails(tmp_path):
+    path = write(tmp_path, project_raw())
+    with pytest.raises(P.ParamsError, match="unknown key 'base.nope'"):
+        P.load_params(path, ["base"], ["base.nope=1"])
+    with pytest.raises(P.ParamsError, match="expected KEY=VALUE"):
+        P.load_params(path, ["base"], ["base.seed"])
+
+
+def test_override_wrong_type_fails(tmp_path):
+    path = write(tmp_path, project_raw())
+    with pytest.raises(P.ParamsError, match="key 'base.seed': expected int"):
+        P.load_params(path, ["base"], ["base.seed=abc"])
+
+
+def test_converter_types():
+    @dataclasses.dataclass(frozen=True)
+    class S:
+        a: float
+        b: tuple[int, ...]
+        c: Literal["x", "y"]
+        d: int | None
+        e: list[str]
+
+    ok = P._build(S, {"a": "1e-3", "b": [1, 2], "c": "x", "d": None, "e": ["p"]}, "s", "f.yaml")
+    assert ok.a == 1e-3 and ok.b == (1, 2) and ok.e == ("p",)
+    with pytest.raises(P.ParamsError, match="'z' is not one of"):
+        P._build(S, {"a": 1, "b": [], "c": "z", "d": 1, "e": []}, "s", "f.yaml")
+    with pytest.raises(P.ParamsError, match=r"key 's\.b\[1\]': expected int"):
+        P._build(S, {"a": 1, "b": [1, "q"], "c": "x", "d": 1, "e": []}, "s", "f.yaml")
+
+
+def test_roundtrip_to_from_dict():
+    loaded = P.load_all(ROOT / "params.yaml")
+    for name, obj in loaded.items():
+        assert P.from_dict(P.SECTIONS[name], P.to_dict(obj)) == obj
