@@ -17,6 +17,11 @@ from nrdfer.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("nrdfer.commands.params", "check params.yaml and print the resolved values"),
+    "synth": ("nrdfer.commands.synth", "generate the demo data set in DFEW/AFEW layouts"),
+    "faces": ("nrdfer.commands.faces", "faces and landmarks in an image/video; aligned crop"),
+    "flops": ("nrdfer.commands.flops", "parameters and GMACs of one clip (true and paper's)"),
+    "predict": ("nrdfer.commands.predict", "the expression in any video, from a model file"),
+    "export": ("nrdfer.commands.export", "ONNX export of a model file, checked with onnxruntime"),
 }
 
 

@@ -44,8 +44,192 @@ class BaseParams:
     device: str  # "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N"
 
 
+@dataclass(frozen=True)
+class ModelParams:
+    """The network (paper Sec. 3, sizes from spec/architecture.md); switches = Tables 1-3 rows."""
+
+    name: str  # registered model name: "nrdfernet" or a baseline (nrdfer.models.registry)
+    num_classes: int  # K output classes (7 basic expressions, nrdfer.labels.CLASSES order)
+    frames: int  # T frames per clip (U x V = 8 x 2 = 16 in the paper)
+    image_size: int  # square input side in pixels (112 in the paper)
+    widths: list[int]  # channels of the three one-block ResNet stages (64, 128, 256)
+    dynamic_blocks: int  # BasicBlocks in the DSF dynamic branch (3, Sec. 3.3)
+    M: int  # spatial transformer layers in the DSF static branch (Table 3)
+    N: int  # temporal transformer layers (Table 3)
+    spatial_heads: int  # attention heads of the spatial transformer (4)
+    spatial_head_dim: int  # width of one spatial attention head (32)
+    spatial_mlp_dim: int  # hidden width of the spatial transformer MLP (256)
+    temporal_heads: int  # attention heads of the temporal transformer (4)
+    temporal_head_dim: int  # width of one temporal attention head (32)
+    temporal_mlp_dim: int  # hidden width of the temporal transformer MLP (512)
+    dropout: float  # dropout in attention output, MLP and after position embeddings (0.0)
+    embed_init_std: float  # std of the normal init of position embeddings / learned class token
+    dsf: bool  # Table 1 DSF: true = dynamic + static branch, false = static branch only
+    dct: bool  # Table 1 DCT: true = dynamic class token (Eq. 5), false = one learned token
+    sf: bool  # Table 1 SF: apply the snippet-based filter (Eq. 7) at evaluation/inference
+    snippet_len: int  # L, snippet window width in frame tokens (Table 2)
+    snippet_stride: int  # S, snippet window stride (Table 2)
+    mu1: float  # Eq. 7 threshold: a snippet's max probability must exceed it (0.7)
+    mu2: float  # Eq. 7 threshold: a snippet's neutral probability must stay below it (0.05)
+    neutral_index: int  # index of the neutral class in the logits (nrdfer.labels.NEUTRAL = 2)
+    aux_loss_weight: float  # λ of the feature loss of baselines resnet3d_18_center / ec_stfl
+
+
+@dataclass(frozen=True)
+class DetectAlignParams:
+    """Face detection + 5-point alignment of raw videos (stage ``detect_align``; paper §4.1)."""
+
+    backend: Literal["tiny", "resnet50"]  # tiny: shipped MobileNet-0.25 ONNX; resnet50: biubug6
+    resnet50_weights: str  # backend resnet50: path to biubug6 Resnet50_Final.pth; "" = unused
+    score_threshold: float  # minimum face score kept after decoding (RetinaFace softmax)
+    nms_threshold: float  # IoU above which overlapping detections are suppressed
+    max_side: int  # detect on frames shrunk to this longer side at most; 0 = never shrink
+    batch_size: int  # frames per detector call
+    output_size: int  # side of the aligned square face crop in pixels (template scaled from 112)
+    frame_stride: int  # keep every n-th decoded frame (1 = all)
+    max_frames: int  # keep at most this many frames per video after the stride; 0 = all
+    jpeg_quality: int  # JPEG quality of the written face frames (0-100)
+    workers: int  # parallel worker processes over videos (1 = in-process)
+
+
+@dataclass(frozen=True)
+class EnhanceParams:
+    """Low-light enhancement of dark face frames (stage ``enhance``; EnlightenGAN in the paper)."""
+
+    method: Literal["classical", "enlightengan", "zerodce"]  # classical: CLAHE + gamma, no file
+    enlightengan_weights: str  # method enlightengan: path to 200_net_G_A.pth; "" = unused
+    zerodce_weights: str  # method zerodce: path to neuro-low-light best_model.pth; "" = unused
+    dark_threshold: float  # enhance a frame when its mean luma (BT.601, 0-255) is below this
+    gamma: float  # classical: output = input ** gamma on [0, 1] after CLAHE (< 1 brightens)
+    clahe_clip: float  # classical: CLAHE clip limit on the L channel of Lab
+    clahe_grid: int  # classical: CLAHE tiles per side
+    batch_size: int  # frames per network call (enlightengan / zerodce)
+    jpeg_quality: int  # JPEG quality of the written frames (0-100)
+    workers: int  # parallel worker processes over clips (1 = in-process)
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """The generated demo data set in DFEW and AFEW layouts (stage ``synth``; docs/demo-data.md)."""
+
+    dfew_clips: int  # number of DFEW-layout clips (all single-labeled, split into 5 folds)
+    dfew_class_counts: dict[str, int]  # relative class frequencies (DFEW's counts, disgust softened)
+    dfew_frames: tuple[int, int]  # min, max frames per DFEW clip (uniform; clips < 16 frames occur)
+    dfew_scene_size: tuple[int, int]  # width, height of the rendered DFEW scene before face cropping
+    dfew_face_size: tuple[float, float]  # min, max face half-height as a share of the scene height
+    dfew_frame_size: int  # side of the face crops written to Clip/clip_224x224 (224 in the real set)
+    dfew_original_size: tuple[int, int]  # width, height of Clip/original/<id>.mp4 (H.264)
+    dfew_frame_name: str  # frame file name pattern, keys {clip} (int id) and {frame} (1-based)
+    dfew_split_spelling: Literal["hyphen", "underscore"]  # train(single-labeled) or train(single_labeled)
+    afew_clips: int  # number of AFEW-layout clips (Train_AFEW + Val_AFEW)
+    afew_val_share: float  # share of AFEW clips in Val_AFEW (per class)
+    afew_class_counts: dict[str, int]  # relative class frequencies (AFEW train+val counts)
+    afew_frames: tuple[int, int]  # min, max frames per AFEW clip
+    afew_size: tuple[int, int]  # width, height of the AFEW .avi scenes
+    afew_face_size: tuple[float, float]  # min, max face half-height as a share of the frame height
+    afew_dark_share: float  # share of AFEW clips that are dark (low light, need enhancement)
+    afew_dark_gain: tuple[float, float]  # min, max brightness factor of a dark clip
+    fps: int  # frame rate of the written videos
+    jpeg_quality: int  # JPEG quality of the DFEW face crops (0-100)
+    intensity: tuple[float, float]  # min, max expression intensity at apex (1 = full prototype)
+    head_motion: float  # amplitude of head shift / zoom / in-plane rotation (1 = default)
+    n1_rate: float  # share of clips with N1 noise (no face, occlusion, or a cut to another person)
+    n1_share: tuple[float, float]  # min, max share of an N1 clip's frames that are irrelevant
+    n2_rate: float  # share of non-neutral clips with N2 noise (expression only in a short window)
+    n2_share: tuple[float, float]  # min, max share of an N2 clip's frames in the expressive window
+    sheet_clips_per_class: int  # contact sheet: clips shown per class
+    sheet_frames: int  # contact sheet: frames shown per clip
+    workers: int  # parallel worker processes over clips (1 = in-process)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Training (paper §4.2; nrdfer/engine/train.py, docs/engine.md). Also the ``train_afew``
+    section (fine-tuning on AFEW from a DFEW checkpoint)."""
+
+    epochs: int  # training epochs (paper: 70 on DFEW, 30 when fine-tuning on AFEW)
+    lr: float  # initial SGD learning rate (paper: 1e-3 on DFEW, 3e-4 on AFEW)
+    momentum: float  # SGD momentum (paper: 0.9)
+    weight_decay: float  # SGD weight decay; not in the paper (authors' code: 0.1)
+    lr_final_factor: float  # final lr = lr x this; ExponentialLR gamma = factor**(1/epochs)
+    grad_clip: float  # max global gradient norm before each step; 0 = no clipping
+    precision: Literal["auto", "fp32", "bf16", "fp16"]  # auto: bf16/fp16 on CUDA, fp32 on CPU
+    channels_last: bool  # channels-last conv weights on CUDA (ignored on CPU)
+    compile: bool  # wrap the model in torch.compile
+    eval_every_epoch: bool  # test-fold eval per epoch: Fig. 4 curves, labelled best-on-test
+    selection: Literal["last", "val"]  # kept model: last epoch or best val-split WAR after SF
+    log_every: int  # steps between loss updates on the progress bar
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Evaluation of a trained model on its test fold (nrdfer/engine/evaluate.py)."""
+
+    precision: Literal["auto", "fp32", "bf16"]  # forward autocast; auto: bf16 on CUDA, fp32 on CPU
+    save_features: bool  # write pooled clip features + attention (npz) for the t-SNE of Fig. 6
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """DFEW / AFEW tree -> manifest (stage ``ingest``; nrdfer/data/manifest.py, docs/data.md)."""
+
+    dfew_frames: Literal["clip_224x224", "clip_224x224_16f", "original"]  # DFEW frame source under Clip/
+    min_frames: int  # clips with fewer readable frames are left out (status too_short); shorter than T are padded
+    verify_frames: bool  # decode every frame at ingest (exact counts, finds corrupt frames) vs first/last only
+
+
+@dataclass(frozen=True)
+class FoldsParams:
+    """Fold assignments (stage ``folds``; nrdfer/data/folds.py). Seeded from ``base.seed``."""
+
+    scheme: Literal["auto", "official", "stratified"]  # auto: official splits when the manifest has them
+    k: int  # folds of the stratified scheme (data without official splits)
+    val_fraction: float  # share of each fold's training clips held out (per class) for model selection; 0 = none
+
+
+@dataclass(frozen=True)
+class ShardsParams:
+    """WebDataset shards (stage ``shards``; nrdfer/data/shards.py, docs/data.md)."""
+
+    short_side: int  # stored frames are shrunk to this short side, never enlarged (room for the 90-100 % crop)
+    quality: int  # JPEG quality of the stored frames (0-100)
+    maxcount: int  # clips per tar shard
+    max_frames: int  # keep at most this many frames per clip, evenly spaced; 0 = all (exact paper sampling)
+    workers: int  # parallel worker processes over shards (1 = in-process)
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Frame sampling, augmentation and loaders (paper §3.2, §4.2; used by train and evaluate)."""
+
+    U: int  # segments per clip (paper: 8)
+    V: int  # consecutive frames per segment (paper: 2); T = U x V
+    size: int  # output frame side after crop/resize (paper: 112)
+    crop_area: tuple[float, float]  # random-sized crop: share of the frame area (authors: 0.9-1.0)
+    crop_aspect: tuple[float, float]  # random-sized crop: aspect ratio w/h range (authors: 5/7-7/5)
+    flip_p: float  # horizontal flip probability
+    brightness: float  # brightness jitter b: factor uniform in [max(0, 1-b), 1+b] (authors: 0.6)
+    rotation: float  # rotation uniform in +-this many degrees (authors: 4)
+    batch_size: int  # clips per batch (per process under DDP; paper: 32)
+    num_workers: int  # DataLoader worker processes
+    shuffle_buffer: int  # training shuffle buffer, clips per worker
+    balanced: bool  # class-balanced oversampling of the training set (the paper's NR-DFERNet*)
+    resampled: bool  # train reader draws shards with replacement, equal batches per rank (use for DDP)
+
+
 SECTIONS: dict[str, type] = {
     "base": BaseParams,
+    "ingest": IngestParams,
+    "folds": FoldsParams,
+    "shards": ShardsParams,
+    "data": DataParams,
+    "detect_align": DetectAlignParams,
+    "enhance": EnhanceParams,
+    "model": ModelParams,
+    "train": TrainParams,
+    "train_afew": TrainParams,
+    "evaluate": EvaluateParams,
+    "synth": SynthParams,
 }
 """Section name in params.yaml -> dataclass. Other modules of this file register theirs below."""
 
@@ -104,7 +288,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
                 raise fail(f" (needs exactly {len(args)} items)")
             return tuple(
                 _convert(v, a, f"{key}[{i}]", source)
-                for i, (v, a) in enumerate(zip(args, value, strict=True))
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
             )
         item_tp = args[0] if args else Any
         items = [_convert(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
@@ -279,8 +463,15 @@ def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "<dict>") -> 
 
 __all__ = [
     "BaseParams",
+    "DataParams",
+    "FoldsParams",
+    "IngestParams",
+    "ShardsParams",
+    "EvaluateParams",
+    "ModelParams",
     "ParamsError",
     "SECTIONS",
+    "TrainParams",
     "apply_overrides",
     "from_dict",
     "load_all",

@@ -1,0 +1,166 @@
+"""Fold assignments: official DFEW 5 folds, AFEW train/val, or a seeded stratified k-fold.
+
+The result is a plain dict (written as JSON by the folds stage):
+
+- ``partitions``: name -> clip ids. Every usable clip is in exactly one partition (DFEW: the
+  test set ``set_k`` it belongs to; AFEW: ``train``/``val``; stratified: ``fold_k``). The shard
+  writer stores each partition once.
+- ``folds``: fold name -> ``train``, ``val`` and ``test`` clip ids plus the partitions they
+  come from (``train_parts``, ``test_parts``). ``val`` is carved out of the training clips
+  (stratified by class, seeded) for honest model selection; it is empty when
+  ``val_fraction`` is 0. Train, val and test are checked disjoint.
+- ``labels``: clip id -> class index; ``notes``: anything unusual found on the way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nrdfer.data.manifest import OK
+from nrdfer.errors import UserError
+
+SCHEMES = ("auto", "official", "stratified")
+
+
+def _stratified_partitions(ids: list[str], labels: list[int], k: int, seed: int) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+
+    if len(ids) < k:
+        raise UserError(f"{len(ids)} usable clips cannot be split into {k} folds; lower folds.k")
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed % (2**32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a class smaller than k: noted below
+        splits = list(splitter.split(np.zeros(len(ids)), labels))
+    return {f"fold_{i + 1}": sorted(ids[j] for j in test) for i, (_, test) in enumerate(splits)}
+
+
+def carve_validation(
+    train_ids: list[str], labels: dict[str, int], fraction: float, rng: np.random.Generator
+) -> tuple[list[str], list[str]]:
+    """Split training clips into (train, val), taking ``round(fraction·n_c)`` of each class c.
+
+    A class keeps at least one training clip.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise UserError(f"folds.val_fraction must be in [0, 1), got {fraction}")
+    by_class: dict[int, list[str]] = defaultdict(list)
+    for clip in sorted(train_ids):
+        by_class[labels[clip]].append(clip)
+    val: list[str] = []
+    for cls in sorted(by_class):
+        members = by_class[cls]
+        take = min(int(round(fraction * len(members))), len(members) - 1)
+        if take > 0:
+            val += [members[i] for i in rng.choice(len(members), size=take, replace=False)]
+    val_set = set(val)
+    return sorted(c for c in train_ids if c not in val_set), sorted(val)
+
+
+def make_folds(
+    table: pd.DataFrame, scheme: str, k: int, val_fraction: float, seed: int
+) -> dict[str, Any]:
+    """Fold assignments for the usable (``status == ok``) clips of a manifest.
+
+    Args:
+        table: the manifest from :mod:`nrdfer.data.manifest`.
+        scheme: ``official`` (DFEW sets / AFEW train-val from the manifest), ``stratified``
+            (k-fold by label with a fixed seed) or ``auto`` (official when the manifest has
+            official partitions, else stratified).
+        k: number of folds for the stratified scheme.
+        val_fraction: share of each fold's training clips held out for validation.
+        seed: seed of the stratified split and of the validation carve-out.
+
+    Returns:
+        The fold dict described in the module docstring.
+    """
+    if scheme not in SCHEMES:
+        raise UserError(f"folds.scheme={scheme!r}: use one of {SCHEMES}")
+    ok = table[table["status"] == OK].sort_values("clip_id")
+    if ok.empty:
+        raise UserError("the manifest has no usable clip (status ok); see its status column")
+    if ok["clip_id"].duplicated().any():
+        dup = ok.loc[ok["clip_id"].duplicated(), "clip_id"].iloc[0]
+        raise UserError(f"clip id {dup!r} appears twice among usable clips; re-run ingest")
+    ids = ok["clip_id"].tolist()
+    labels = dict(zip(ids, (int(v) for v in ok["label"]), strict=True))
+    dataset = str(ok["dataset"].iloc[0])
+    has_official = bool((ok["partition"] != "").all())
+    if scheme == "auto":
+        scheme = "official" if has_official else "stratified"
+    notes: list[str] = []
+
+    folds: dict[str, dict[str, list[str]]] = {}
+    if scheme == "official":
+        if not (ok["partition"] != "").any():
+            raise UserError(
+                "folds.scheme=official but the manifest has no official splits "
+                "(no DFEW test CSV / AFEW split folder); use scheme stratified or auto"
+            )
+        partitions: dict[str, list[str]] = defaultdict(list)
+        for clip, part in zip(ids, ok["partition"], strict=True):
+            partitions[part or "extra"].append(clip)
+        if dataset == "afew":
+            if "train" not in partitions or "val" not in partitions:
+                raise UserError("AFEW needs both Train_AFEW and Val_AFEW clips for its fold")
+            folds["1"] = {"train": partitions["train"], "test": partitions["val"]}
+        else:
+            train_sets = dict(zip(ids, ok["train_sets"].astype(str), strict=True))
+            for name in sorted(p for p in partitions if p.startswith("set_")):
+                fold = name.removeprefix("set_")
+                train = sorted(c for c in ids if fold in train_sets[c].split(","))
+                folds[fold] = {"train": train, "test": partitions[name]}
+                others = sorted(c for p, cs in partitions.items() if p != name for c in cs)
+                if train != others:
+                    notes.append(
+                        f"fold {fold}: official train CSV has {len(train)} usable clips, "
+                        f"the other test sets {len(others)}"
+                    )
+    else:
+        partitions = _stratified_partitions(ids, [labels[c] for c in ids], k, seed)
+        for name in partitions:
+            fold = name.removeprefix("fold_")
+            train = sorted(c for p, cs in partitions.items() if p != name for c in cs)
+            folds[fold] = {"train": train, "test": partitions[name]}
+        small = {c: n for c, n in pd.Series(labels).value_counts().items() if n < k}
+        if small:
+            notes.append(f"classes with fewer clips than k={k}: {small}")
+
+    part_of = {c: p for p, cs in partitions.items() for c in cs}
+    out_folds = {}
+    for i, (name, fold) in enumerate(sorted(folds.items(), key=lambda kv: int(kv[0]))):
+        rng = np.random.default_rng([seed, i])
+        train, val = carve_validation(fold["train"], labels, val_fraction, rng)
+        test = sorted(fold["test"])
+        if set(train) & set(test) or set(val) & set(test):
+            raise UserError(f"fold {name}: train and test clips overlap; check the split CSVs")
+        out_folds[name] = {
+            "train": train,
+            "val": val,
+            "test": test,
+            "train_parts": sorted({part_of[c] for c in train + val}),
+            "test_parts": sorted({part_of[c] for c in test}),
+        }
+    return {
+        "dataset": dataset,
+        "scheme": scheme,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "partitions": {p: sorted(cs) for p, cs in sorted(partitions.items())},
+        "folds": out_folds,
+        "labels": labels,
+        "notes": notes,
+    }
+
+
+def summarize_folds(folds: dict[str, Any]) -> str:
+    """One line: scheme and train/val/test sizes per fold."""
+    sizes = ", ".join(
+        f"{name}: {len(f['train'])}/{len(f['val'])}/{len(f['test'])}"
+        for name, f in folds["folds"].items()
+    )
+    return f"{folds['dataset']} {folds['scheme']} folds (train/val/test) {sizes}"

@@ -1,0 +1,405 @@
+"""Ingest: a DFEW or AFEW tree (or the generated demo set) -> one manifest table.
+
+One row per clip (see ``docs/data.md``): ``clip_id``, ``dataset``, ``source`` (path relative to
+the data root, so the manifest does not depend on where the data lives), ``source_kind``
+(``frames`` folder or ``video`` file), ``label`` (DFEW class order, ``-1`` when invalid),
+``label_name``, ``n_frames`` (readable frames counted on disk), ``bad_frames``,
+``partition`` (the DFEW test set ``set_k`` the clip belongs to, AFEW ``train``/``val``),
+``train_sets`` (DFEW: comma-separated folds whose official train CSV lists the clip),
+``status`` (``ok`` or the reason the clip is left out) and ``detail``.
+
+Nothing is dropped silently: every CSV row and every clip on disk becomes a row; a bad one
+gets a status other than ``ok`` and the summary line counts it. Layouts: see
+``/work/shared/spec/datasets.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from nrdfer.data.frames import (
+    VIDEO_SUFFIXES,
+    count_video_frames,
+    decode_image,
+    list_frames,
+)
+from nrdfer.errors import UserError
+from nrdfer.io import atomic_path
+from nrdfer.labels import AFEW_FOLDERS, CLASSES, dfew_label_to_index
+
+COLUMNS = (
+    "clip_id",
+    "dataset",
+    "source",
+    "source_kind",
+    "label",
+    "label_name",
+    "n_frames",
+    "bad_frames",
+    "partition",
+    "train_sets",
+    "status",
+    "detail",
+)
+
+_INT_COLUMNS = ("label", "n_frames", "bad_frames")
+
+OK = "ok"
+STATUSES = {
+    OK: "usable",
+    "bad_row": "a CSV row whose video_name or label is not an integer",
+    "bad_label": "label outside 1..7 (DFEW) or an unknown emotion folder (AFEW)",
+    "label_conflict": "two CSV rows give the clip different labels",
+    "duplicate_test": "the clip id appears in two test folds",
+    "train_test_overlap": "the clip is in the train and the test CSV of the same fold",
+    "duplicate_id": "two clips on disk map onto the same clip id",
+    "missing": "the CSV names a clip that is not on disk",
+    "unreadable": "no readable frame (corrupt images or video)",
+    "too_short": "fewer readable frames than ingest.min_frames",
+}
+"""Status -> meaning. Only ``ok`` clips go into folds and shards."""
+
+DFEW_FRAME_SOURCES = ("clip_224x224", "clip_224x224_16f", "original")
+AFEW_SPLITS = {"train_afew": "train", "val_afew": "val"}
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _require_dir(path: Path, what: str, hint: str) -> None:
+    if not path.is_dir():
+        raise UserError(f"{path}: {what} not found. {hint}")
+
+
+def _count_frames(path: Path, verify: bool) -> tuple[int, int, str]:
+    """(readable frames, unreadable frames, detail) of a frames folder or a video file."""
+    if path.is_dir():
+        files = list_frames(path)
+        if verify:
+            bad = [f.name for f in files if decode_image(f) is None]
+        else:  # cheap check: the first and the last frame decode
+            ends = files[:1] + files[-1:] if len(files) > 1 else files
+            bad = [f.name for f in ends if decode_image(f) is None]
+        detail = f"unreadable frames: {', '.join(bad[:5])}" if bad else ""
+        if len(bad) > 5:
+            detail += f" (+{len(bad) - 5} more)"
+        return len(files) - len(bad), len(bad), detail
+    try:
+        return count_video_frames(path, decode=verify), 0, ""
+    except ValueError as exc:
+        return 0, 1, str(exc)
+
+
+def _disk_status(n: int, bad: int, min_frames: int, detail: str) -> tuple[str, str]:
+    if n == 0:
+        return "unreadable", detail or "no frames"
+    if n < min_frames:
+        return "too_short", f"{n} readable frames < min_frames={min_frames}"
+    return OK, detail
+
+
+@dataclass
+class _DfewClip:
+    raw_id: str
+    video: int | None = None
+    labels: set[int] = field(default_factory=set)
+    raw_labels: set[str] = field(default_factory=set)
+    test_sets: set[int] = field(default_factory=set)
+    train_sets: set[int] = field(default_factory=set)
+    bad_row: str = ""
+
+
+def _dfew_split_dir(base: Path, split: str) -> Path:
+    for sep in ("-", "_"):
+        candidate = base / f"{split}(single{sep}labeled)"
+        if candidate.is_dir():
+            return candidate
+    raise UserError(
+        f"{base}: neither '{split}(single-labeled)' nor '{split}(single_labeled)' found. "
+        "Point the ingest root at the unpacked DFEW folder (it holds EmoLabel_DataSplit/)."
+    )
+
+
+def _read_split_csv(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CSV ({exc}). Restore it from DFEW.") from None
+    table.columns = [c.strip() for c in table.columns]
+    missing = [c for c in ("video_name", "label") if c not in table.columns]
+    if missing:
+        raise UserError(
+            f"{path}: missing column(s) {', '.join(missing)} (found: "
+            f"{', '.join(table.columns) or 'none'}). DFEW split CSVs have 'video_name,label'."
+        )
+    return table
+
+
+def _set_number(path: Path) -> int:
+    match = re.fullmatch(r"set_(\d+)", path.stem)
+    if match is None:
+        raise UserError(f"{path}: expected split files named set_1.csv ... set_5.csv")
+    return int(match.group(1))
+
+
+def ingest_dfew(
+    root: str | Path, frames: str, min_frames: int, verify: bool, progress: bool = True
+) -> pd.DataFrame:
+    """Read a DFEW tree into a manifest.
+
+    Args:
+        root: the unpacked DFEW folder (holding ``Clip/`` and ``EmoLabel_DataSplit/``).
+        frames: frame source: ``clip_224x224``, ``clip_224x224_16f`` or ``original`` (mp4).
+        min_frames: clips with fewer readable frames get status ``too_short``.
+        verify: decode every frame (exact counts, catches corrupt frames) instead of the ends.
+        progress: show a progress bar.
+
+    Returns:
+        The manifest (columns :data:`COLUMNS`), sorted by clip id.
+    """
+    root = Path(root)
+    if frames not in DFEW_FRAME_SOURCES:
+        raise UserError(f"ingest.dfew_frames={frames!r}: use one of {DFEW_FRAME_SOURCES}")
+    _require_dir(root, "DFEW root", "Pass the folder where DFEW was unpacked.")
+    splits = root / "EmoLabel_DataSplit"
+    _require_dir(splits, "EmoLabel_DataSplit/", "This does not look like a DFEW tree.")
+    clip_dir = root / "Clip" / frames
+    _require_dir(clip_dir, f"frame source Clip/{frames}/", "Set ingest.dfew_frames to one present.")
+
+    clips: dict[str, _DfewClip] = {}
+    for split in ("train", "test"):
+        csvs = sorted(_dfew_split_dir(splits, split).glob("set_*.csv"), key=_set_number)
+        if split == "test" and not csvs:
+            raise UserError(f"{splits}: no test set_*.csv files found")
+        for csv in csvs:
+            k = _set_number(csv)
+            for row in _read_split_csv(csv).itertuples(index=False):
+                raw_id, raw_label = str(row.video_name).strip(), str(row.label).strip()
+                try:
+                    video = int(raw_id)
+                    clip_id = f"{video:05d}"
+                except ValueError:
+                    video, clip_id = None, _SAFE_ID.sub("_", raw_id) or "empty"
+                clip = clips.setdefault(clip_id, _DfewClip(raw_id=raw_id, video=video))
+                (clip.test_sets if split == "test" else clip.train_sets).add(k)
+                clip.raw_labels.add(raw_label)
+                if video is None:
+                    clip.bad_row = f"{csv.name}: video_name {raw_id!r} is not an integer"
+                try:
+                    clip.labels.add(int(raw_label))
+                except ValueError:
+                    clip.bad_row = f"{csv.name}: label {raw_label!r} is not an integer"
+
+    rows = []
+    for clip_id in tqdm(sorted(clips), desc="ingest dfew", disable=not progress, unit="clip"):
+        clip = clips[clip_id]
+        status, detail, label = OK, "", -1
+        source, kind, n, bad = "", "frames", 0, 0
+        if len(clip.labels) == 1:
+            try:
+                label = dfew_label_to_index(next(iter(clip.labels)))
+            except ValueError as exc:
+                status, detail = "bad_label", str(exc)
+        if clip.bad_row:
+            status, detail = "bad_row", clip.bad_row
+        elif status == OK and len(clip.labels) > 1:
+            status = "label_conflict"
+            detail = f"labels {sorted(clip.labels)} in different CSVs"
+        elif status == OK and len(clip.test_sets) > 1:
+            status = "duplicate_test"
+            detail = f"in test sets {sorted(clip.test_sets)}"
+        elif status == OK and clip.test_sets & clip.train_sets:
+            status = "train_test_overlap"
+            detail = f"in train and test of set(s) {sorted(clip.test_sets & clip.train_sets)}"
+        if clip.video is not None:
+            if frames == "original":
+                path = next(
+                    (
+                        clip_dir / f"{clip_id}{s}"
+                        for s in VIDEO_SUFFIXES
+                        if (clip_dir / f"{clip_id}{s}").is_file()
+                    ),
+                    clip_dir / f"{clip_id}.mp4",
+                )
+                kind = "video"
+            else:
+                path = clip_dir / clip_id
+            source = path.relative_to(root).as_posix()
+            if not path.exists():
+                if status == OK:
+                    status, detail = "missing", f"{source} not found"
+            else:
+                n, bad, frame_detail = _count_frames(path, verify)
+                if status == OK:
+                    status, detail = _disk_status(n, bad, min_frames, frame_detail)
+        rows.append(
+            {
+                "clip_id": clip_id,
+                "dataset": "dfew",
+                "source": source,
+                "source_kind": kind,
+                "label": label,
+                "label_name": CLASSES[label] if label >= 0 else "",
+                "n_frames": n,
+                "bad_frames": bad,
+                "partition": f"set_{next(iter(clip.test_sets))}"
+                if len(clip.test_sets) == 1
+                else "",
+                "train_sets": ",".join(str(k) for k in sorted(clip.train_sets)),
+                "status": status,
+                "detail": detail,
+            }
+        )
+    return _frame(rows)
+
+
+def _afew_entries(split_dir: Path) -> Iterable[tuple[Path, Path]]:
+    for emotion_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+        for entry in sorted(emotion_dir.iterdir()):
+            if entry.is_dir() or entry.suffix.lower() in VIDEO_SUFFIXES:
+                yield emotion_dir, entry
+
+
+def ingest_afew(
+    root: str | Path, min_frames: int, verify: bool, progress: bool = True
+) -> pd.DataFrame:
+    """Read an AFEW tree into a manifest.
+
+    Accepts the raw layout (``{Train_AFEW,Val_AFEW}/<Emotion>/<id>.avi``) and the preprocessed
+    one written by the detect_align/enhance stages (``.../<Emotion>/<id>/00001.jpg ...``),
+    even mixed. Emotion folders map onto the DFEW class order; an unknown folder name gives
+    status ``bad_label``.
+
+    Args:
+        root: folder holding ``Train_AFEW/`` and/or ``Val_AFEW/``.
+        min_frames: clips with fewer readable frames get status ``too_short``.
+        verify: decode every frame (exact counts) instead of the ends / video header.
+        progress: show a progress bar.
+
+    Returns:
+        The manifest (columns :data:`COLUMNS`), sorted by clip id.
+    """
+    root = Path(root)
+    _require_dir(root, "AFEW root", "Pass the folder holding Train_AFEW/ and Val_AFEW/.")
+    split_dirs = {
+        AFEW_SPLITS[p.name.lower()]: p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.lower() in AFEW_SPLITS
+    }
+    if not split_dirs:
+        raise UserError(f"{root}: no Train_AFEW/ or Val_AFEW/ folder. Is this an AFEW tree?")
+    folder_to_label = {name.lower(): idx for name, idx in AFEW_FOLDERS.items()}
+    entries = [
+        (split, emotion_dir, entry)
+        for split, split_dir in sorted(split_dirs.items())
+        for emotion_dir, entry in _afew_entries(split_dir)
+    ]
+    id_counts = Counter(f"{split}_{_SAFE_ID.sub('_', e.stem)}" for split, _, e in entries)
+    rows = []
+    for split, emotion_dir, entry in tqdm(
+        entries, desc="ingest afew", disable=not progress, unit="clip"
+    ):
+        clip_id = f"{split}_{_SAFE_ID.sub('_', entry.stem)}"
+        label = folder_to_label.get(emotion_dir.name.lower(), -1)
+        n, bad, frame_detail = _count_frames(entry, verify)
+        if label < 0:
+            status, detail = "bad_label", f"unknown emotion folder {emotion_dir.name!r}"
+        elif id_counts[clip_id] > 1:
+            status, detail = "duplicate_id", f"{id_counts[clip_id]} clips named {entry.stem!r}"
+        else:
+            status, detail = _disk_status(n, bad, min_frames, frame_detail)
+        rows.append(
+            {
+                "clip_id": clip_id,
+                "dataset": "afew",
+                "source": entry.relative_to(root).as_posix(),
+                "source_kind": "frames" if entry.is_dir() else "video",
+                "label": label,
+                "label_name": CLASSES[label] if label >= 0 else "",
+                "n_frames": n,
+                "bad_frames": bad,
+                "partition": split,
+                "train_sets": "",
+                "status": status,
+                "detail": detail,
+            }
+        )
+    return _frame(rows)
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = table.astype(dict.fromkeys(_INT_COLUMNS, "int64"))
+    return table.sort_values(["clip_id", "source"], kind="stable").reset_index(drop=True)
+
+
+def ingest(
+    kind: str,
+    root: str | Path,
+    *,
+    dfew_frames: str,
+    min_frames: int,
+    verify: bool,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Ingest a ``dfew`` or ``afew`` tree (see :func:`ingest_dfew`, :func:`ingest_afew`)."""
+    if kind == "dfew":
+        return ingest_dfew(root, dfew_frames, min_frames, verify, progress)
+    if kind == "afew":
+        return ingest_afew(root, min_frames, verify, progress)
+    raise UserError(f"unknown dataset kind {kind!r}: use dfew or afew")
+
+
+def summarize(table: pd.DataFrame, pad_to: int | None = None) -> str:
+    """One line: clips seen, usable, and the count per reason for the rest."""
+    counts = table["status"].value_counts()
+    ok = int(counts.get(OK, 0))
+    parts = [f"{len(table)} clips, {ok} ok"]
+    parts += [f"{int(c)} {s}" for s, c in sorted(counts.items()) if s != OK]
+    if pad_to is not None:
+        short = int(((table["status"] == OK) & (table["n_frames"] < pad_to)).sum())
+        parts.append(f"{short} shorter than {pad_to} frames (padded by repeating the last)")
+    return ", ".join(parts)
+
+
+def write_manifest(table: pd.DataFrame, path: str | Path) -> None:
+    """Write the manifest atomically: parquet for ``.parquet``, else CSV."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest written by :func:`write_manifest`; a clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: manifest not found. Run the ingest stage first.")
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            text_columns = {c: str for c in COLUMNS if c not in _INT_COLUMNS}
+            table = pd.read_csv(path, dtype=text_columns, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the manifest ({exc}). Re-run ingest.") from None
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise UserError(f"{path}: not a manifest (missing {', '.join(missing)}). Re-run ingest.")
+    return table
+
+
+def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """partition -> class name -> usable clips (for logs and docs)."""
+    ok = table[table["status"] == OK]
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for (part, name), n in ok.groupby(["partition", "label_name"]).size().items():
+        out[part][name] = int(n)
+    return dict(out)

@@ -1,0 +1,247 @@
+"""A generated dynamic-expression data set in the exact layouts of DFEW and AFEW.
+
+The licensed data sets cannot be shipped, so the pipeline runs end to end on this one. Faces
+are drawn procedurally (:mod:`.face`) for many identities; the seven classes are facial
+actions with onset/apex/offset over time (:mod:`.expressions`); the paper's two kinds of
+noisy frames (Section 1, Fig. 1) are injected at parameterised rates (:mod:`.noise`); clips are
+written as DFEW and AFEW trees (:mod:`.layouts`) with a contact sheet to look at
+(:mod:`.sheet`). Output is deterministic for a seed. See docs/demo-data.md.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from nrdfer.data.synth.layouts import (
+    AFEW_SPLITS,
+    DFEW_FOLDS,
+    Job,
+    afew_ids,
+    allocate,
+    render_job,
+    stratified_folds,
+    write_dfew_splits,
+)
+from nrdfer.data.synth.sheet import contact_sheet
+from nrdfer.errors import UserError
+from nrdfer.io import write_json
+from nrdfer.labels import CLASSES
+from nrdfer.params import SynthParams, to_dict
+
+Layout = Literal["dfew", "afew", "both"]
+META_NAME = "synth_meta.json"  # per-clip ground truth (noise, boxes), beside the layouts
+SHEET_NAME = "contact_sheet.png"
+
+
+def _check(params: SynthParams, dfew: int, afew: int) -> None:
+    def bad(key: str, why: str) -> UserError:
+        return UserError(f"params.yaml: synth.{key} {why}")
+
+    lo, hi = params.dfew_frames
+    if not 2 <= lo <= hi:
+        raise bad("dfew_frames", f"must be [min, max] with 2 <= min <= max, got {[lo, hi]}")
+    lo, hi = params.afew_frames
+    if not 2 <= lo <= hi:
+        raise bad("afew_frames", f"must be [min, max] with 2 <= min <= max, got {[lo, hi]}")
+    if dfew and dfew < DFEW_FOLDS:
+        raise bad("dfew_clips", f"must be at least {DFEW_FOLDS} (one per fold), got {dfew}")
+    if afew and afew < len(AFEW_SPLITS):
+        raise bad("afew_clips", f"must be at least {len(AFEW_SPLITS)}, got {afew}")
+    for key in ("n1_rate", "n2_rate", "afew_dark_share", "afew_val_share"):
+        if not 0.0 <= getattr(params, key) <= 1.0:
+            raise bad(key, f"must be in [0, 1], got {getattr(params, key)}")
+    if "{frame" not in params.dfew_frame_name or not params.dfew_frame_name.endswith(".jpg"):
+        raise bad("dfew_frame_name", "must contain {frame} and end with .jpg")
+    if params.dfew_original_size[0] % 2 or params.dfew_original_size[1] % 2:
+        raise bad("dfew_original_size", "must be even (H.264 4:2:0)")
+    if params.afew_size[0] % 2 or params.afew_size[1] % 2:
+        raise bad("afew_size", "must be even")
+
+
+def _jobs(
+    root: Path, params: SynthParams, seed: int, dfew: int, afew: int
+) -> tuple[list[Job], dict]:
+    """Plan all clips: labels, ids, folds/splits. Returns the jobs and the DFEW split plan."""
+    rng = np.random.default_rng([seed, 99])  # plan-level randomness (labels, folds, ids)
+    common = dict(
+        seed=seed, intensity=params.intensity, head_motion=params.head_motion,
+        n1_rate=params.n1_rate, n1_share=params.n1_share, n2_rate=params.n2_rate,
+        n2_share=params.n2_share, fps=params.fps, crop_size=params.dfew_frame_size,
+        original_size=params.dfew_original_size, frame_name=params.dfew_frame_name,
+        jpeg_quality=params.jpeg_quality,
+    )  # fmt: skip
+    jobs: list[Job] = []
+    plan: dict[str, Any] = {}
+    shown = {"dfew": {}, "afew": {}}  # class -> clips picked for the contact sheet
+    sheet_layout = "dfew" if dfew else "afew"
+
+    def thumbs(layout: str, label: int) -> int:
+        if layout != sheet_layout:
+            return 0
+        taken = shown[layout].setdefault(label, 0)
+        if taken >= params.sheet_clips_per_class:
+            return 0
+        shown[layout][label] = taken + 1
+        return params.sheet_frames
+
+    if dfew:
+        labels = rng.permutation(allocate(params.dfew_class_counts, dfew, "dfew_class_counts"))
+        folds = stratified_folds(labels, DFEW_FOLDS, rng)
+        plan = {"ids": list(range(1, dfew + 1)), "labels": labels.tolist(), "folds": folds}
+        for i, label in enumerate(labels):
+            jobs.append(Job(
+                layout="dfew", index=i, root=str(root / "DFEW"), name=f"{i + 1:05d}",
+                label=int(label), frames=params.dfew_frames, size=params.dfew_scene_size,
+                face_size=params.dfew_face_size, dark_share=0.0, dark_gain=(1.0, 1.0),
+                thumbs=thumbs("dfew", int(label)), **common,
+            ))  # fmt: skip
+    if afew:
+        labels = rng.permutation(allocate(params.afew_class_counts, afew, "afew_class_counts"))
+        ids = rng.permutation(afew_ids(afew, rng))
+        split = np.zeros(afew, dtype=int)
+        for c in range(len(CLASSES)):  # per class: the first val_share of its clips go to Val
+            idx = np.flatnonzero(labels == c)
+            split[idx[: int(round(len(idx) * params.afew_val_share))]] = 1
+        if split.all() or not split.any():  # both splits must exist
+            split[0] = 1 - split[0]
+        for i, label in enumerate(labels):
+            name = f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}"
+            jobs.append(Job(
+                layout="afew", index=i, root=str(root / "AFEW"), name=name, label=int(label),
+                frames=params.afew_frames, size=params.afew_size, face_size=params.afew_face_size,
+                dark_share=params.afew_dark_share, dark_gain=params.afew_dark_gain,
+                thumbs=thumbs("afew", int(label)), **common,
+            ))  # fmt: skip
+    return jobs, plan
+
+
+def _run(jobs: list[Job], workers: int, progress: bool) -> Iterator[dict[str, Any]]:
+    bar = tqdm(total=len(jobs), desc="synth", unit="clip", disable=not progress)
+    try:
+        if workers <= 1:
+            for job in jobs:
+                yield render_job(job)
+                bar.update()
+            return
+        # fork where the platform has it: workers start at once and need no importable
+        # __main__ (spawn re-runs the caller's main module, which fails for `python -`)
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ctx.Pool(workers) as pool:
+            for result in pool.imap(render_job, jobs, chunksize=4):
+                yield result
+                bar.update()
+    finally:
+        bar.close()
+
+
+def generate(
+    out_dir: str | Path,
+    params: SynthParams,
+    seed: int,
+    clips: int | None = None,
+    layout: Layout = "both",
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate the demo data set into ``out_dir`` (replaced whole, atomically).
+
+    Writes ``DFEW/`` and/or ``AFEW/`` in the official layouts, ``contact_sheet.png`` and
+    ``synth_meta.json`` (per-clip ground truth: label, frames, N1/N2 noise, AFEW face boxes).
+    The output is generated in a temporary directory beside ``out_dir`` and renamed into place.
+
+    Args:
+        out_dir: output directory.
+        params: the ``synth`` section.
+        seed: master seed (``base.seed``); the same seed gives identical files.
+        clips: clips per layout, overriding ``dfew_clips`` and ``afew_clips``.
+        layout: which layouts to write.
+        workers: worker processes (default ``params.workers``); does not change the output.
+        progress: show a progress bar.
+
+    Returns:
+        A summary: clips per layout, class counts, N1/N2/dark clip counts.
+    """
+    if layout not in ("dfew", "afew", "both"):
+        raise UserError(f"layout must be dfew, afew or both, got {layout!r}")
+    dfew = (params.dfew_clips if clips is None else clips) if layout in ("dfew", "both") else 0
+    afew = (params.afew_clips if clips is None else clips) if layout in ("afew", "both") else 0
+    _check(params, dfew, afew)
+    out = Path(out_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    for path in (tmp, old):
+        shutil.rmtree(path, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        jobs, plan = _jobs(tmp, params, seed, dfew, afew)
+        results = list(_run(jobs, workers if workers is not None else params.workers, progress))
+        if dfew:
+            write_dfew_splits(tmp / "DFEW", plan["ids"], plan["labels"], plan["folds"],
+                              params.dfew_split_spelling)  # fmt: skip
+        rows = [
+            (r["meta"]["label"], _caption(r["meta"]), r["thumbs"])
+            for r in results
+            if r["thumbs"] is not None
+        ]
+        rows.sort(key=lambda row: row[0])
+        contact_sheet(rows, tmp / SHEET_NAME)
+        meta = {
+            "seed": seed,
+            "layout": layout,
+            "params": to_dict(replace(params, dfew_clips=dfew, afew_clips=afew)),
+            "dfew": [r["meta"] for r in results if r["layout"] == "dfew"],
+            "afew": [r["meta"] for r in results if r["layout"] == "afew"],
+        }
+        if dfew:
+            for m, f in zip(meta["dfew"], plan["folds"], strict=True):
+                m["test_fold"] = int(f) + 1
+        write_json(tmp / META_NAME, meta)
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summarize(meta)
+
+
+def _caption(meta: dict[str, Any]) -> str:
+    parts = []
+    if meta["n1_kind"]:
+        parts.append(f"N1 {meta['n1_kind']}")
+    if meta["n2_window"]:
+        parts.append("N2")
+    if meta.get("dark_gain"):
+        parts.append("dark")
+    return ", ".join(parts) or "clean"
+
+
+def summarize(meta: dict[str, Any]) -> dict[str, Any]:
+    """Counts per layout: clips, per class, N1, N2 and dark clips (from synth_meta.json)."""
+    out: dict[str, Any] = {}
+    for layout in ("dfew", "afew"):
+        clips = meta.get(layout) or []
+        if not clips:
+            continue
+        out[layout] = {
+            "clips": len(clips),
+            "classes": {c: sum(m["class"] == c for m in clips) for c in CLASSES},
+            "n1": sum(m["n1_kind"] is not None for m in clips),
+            "n2": sum(m["n2_window"] is not None for m in clips),
+            "dark": sum(m["dark_gain"] is not None for m in clips),
+        }
+    return out
+
+
+__all__ = ["META_NAME", "SHEET_NAME", "generate", "summarize"]

@@ -1,0 +1,120 @@
+"""The seven classes as facial-action intensities, and their course over time.
+
+Each class of DFEW (paper Section 4.1; order of :data:`nrdfer.labels.CLASSES`) is a set of
+action units at apex (after Ekman & Friesen's prototypes). A clip's expression follows a
+temporal profile in [0, 1]: onset -> apex -> (partial) offset for a clean clip, or a short
+window inside an otherwise neutral clip for the paper's N2 noise (Fig. 1: "most frames are
+neutral and the expression shows only in a short window"). Idle behaviour (blinks, talking,
+gaze) is added on top so neutral frames are not all identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nrdfer.data.synth.face import ACTION_NAMES, Actions
+from nrdfer.labels import CLASSES
+
+CLASS_ACTIONS: dict[str, Actions] = {
+    "Happy": Actions(lip_corner=1.0, mouth_open=0.4, cheek_raise=1.0),
+    "Sad": Actions(brow_inner=1.0, lip_corner=-0.9, eye_open=-0.35),
+    "Neutral": Actions(),
+    "Angry": Actions(brow_lower=1.0, lip_press=1.0, eye_open=-0.25, lip_corner=-0.2),
+    "Surprise": Actions(brow_raise=1.0, eye_open=1.0, mouth_open=1.0),
+    "Disgust": Actions(
+        nose_wrinkle=1.0, asymmetry=1.0, brow_lower=0.5, eye_open=-0.35, lip_corner=-0.3
+    ),
+    "Fear": Actions(
+        brow_raise=0.6, brow_inner=0.8, eye_open=0.9, mouth_open=0.6, lip_stretch=1.0,
+        lip_corner=-0.3,
+    ),
+}  # fmt: skip
+"""Apex action units per class name (FACS prototypes, simplified)."""
+
+assert tuple(CLASS_ACTIONS) == tuple(sorted(CLASS_ACTIONS, key=CLASSES.index))
+
+_ACTION_JITTER = 0.2  # per-clip multiplicative spread of each action unit at apex
+_ACTION_LEAK = 0.06  # std of small unrelated actions (people are never pure prototypes)
+_BLINK_RATE = 0.04  # probability per frame that a blink starts
+_TALK_SHARE = 0.35  # share of clips in which the person talks (small mouth movements)
+_TALK_AMPLITUDE = 0.14  # maximum extra mouth opening while talking
+
+
+def apex_actions(label: int, intensity: float, rng: np.random.Generator) -> Actions:
+    """The actions of class ``label`` (index into CLASSES) at apex for one clip.
+
+    Args:
+        label: class index.
+        intensity: overall strength at apex (1 = the prototype).
+        rng: random source for the per-clip variation.
+    """
+    base = CLASS_ACTIONS[CLASSES[label]].as_array()
+    jitter = rng.uniform(1 - _ACTION_JITTER, 1 + _ACTION_JITTER, base.shape)
+    leak = rng.normal(0.0, _ACTION_LEAK, base.shape)
+    return Actions.from_array(base * jitter * intensity + leak)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def temporal_profile(
+    n: int, rng: np.random.Generator, window: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Expression strength per frame, shape (n,), in [0, 1].
+
+    Args:
+        n: number of frames.
+        rng: random source.
+        window: for an N2 clip, ``(start, length)`` of the short expressive window; the
+            rest of the clip is neutral. ``None`` for a clean clip: onset within the first
+            15 % of the clip, apex reached after 10-25 % more, held to 75-100 % of the clip,
+            then a partial offset.
+    """
+    t = np.arange(n, dtype=np.float64)
+    if window is not None:
+        start, length = window
+        ramp = max(1.0, length / 4)
+        up = _smoothstep((t - start + 1) / ramp)
+        down = _smoothstep((start + length - t) / ramp)
+        return np.minimum(up, down)
+    onset = rng.uniform(0.0, 0.15) * n
+    rise = max(1.0, rng.uniform(0.10, 0.25) * n)
+    hold_end = rng.uniform(0.75, 1.0) * n
+    residual = rng.uniform(0.5, 0.9)  # level the offset decays to by the last frame
+    prof = _smoothstep((t - onset) / rise)
+    tail = max(1.0, n - hold_end)
+    decay = 1 - (1 - residual) * _smoothstep((t - hold_end) / tail)
+    return prof * decay
+
+
+def idle_actions(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-frame idle behaviour as action offsets, shape (n, len(ACTION_NAMES)): blinks, talk."""
+    out = np.zeros((n, len(ACTION_NAMES)))
+    eye = ACTION_NAMES.index("eye_open")
+    mouth = ACTION_NAMES.index("mouth_open")
+    f = 0
+    while f < n:
+        if rng.random() < _BLINK_RATE:
+            out[f : f + 2, eye] = -2.0  # closed for two frames (-2 overrides any widening)
+            f += 2
+        f += 1
+    if rng.random() < _TALK_SHARE:
+        freq = rng.uniform(0.4, 0.9)  # radians per frame: a syllable every ~7-15 frames
+        phase = rng.uniform(0, 2 * np.pi)
+        amp = rng.uniform(0.3, 1.0) * _TALK_AMPLITUDE
+        out[:, mouth] = amp * np.clip(np.sin(freq * np.arange(n) + phase), 0, None)
+    return out
+
+
+def frame_actions(
+    apex: Actions, profile: np.ndarray, idle: np.ndarray, rest: Actions | None = None
+) -> list[Actions]:
+    """Combine apex actions, the temporal profile (n,) and idle offsets (n, A) into n frames."""
+    base = np.zeros(len(ACTION_NAMES)) if rest is None else rest.as_array()
+    # (n, A) = (n, 1) * (1, A)
+    values = base[None, :] + profile[:, None] * apex.as_array()[None, :] + idle
+    eye = ACTION_NAMES.index("eye_open")
+    values[:, eye] = np.maximum(values[:, eye], -1.0)  # fully closed is the floor
+    return [Actions.from_array(v) for v in values]

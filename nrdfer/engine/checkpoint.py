@@ -1,0 +1,152 @@
+"""Checkpoints: written atomically, read with ``torch.load(..., weights_only=True)``.
+
+A training checkpoint holds everything a killed run needs to continue bit-identically: model,
+optimizer, scheduler and gradient-scaler states, the random-number states of every rank
+(torch CPU, CUDA, numpy, Python), the epoch and the per-epoch history. A model file (what
+evaluation and ``nrdfer predict`` read) holds the weights plus what rebuilds the model without
+params.yaml: the model params dict, the class names and a ``preprocess`` dict.
+
+``weights_only`` loading accepts only tensors and plain Python containers, so the numpy and
+Python RNG states are stored as tensors / lists of ints rather than as their native objects.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nrdfer.errors import UserError
+from nrdfer.io import atomic_path
+
+CHECKPOINT_FORMAT = 1
+"""Bumped when the layout of the saved dict changes; older files are refused with a message."""
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The current torch (CPU and CUDA), numpy and Python RNG states, ``weights_only``-safe."""
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "name": str(np_name),
+            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
+        "python": {"version": int(py_version), "state": list(py_state), "gauss": py_gauss},
+    }
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state` (CUDA states only where CUDA is present)."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+    npst = state["numpy"]
+    np.random.set_state(
+        (
+            npst["name"],
+            npst["keys"].numpy().astype(np.uint32),
+            npst["pos"],
+            npst["has_gauss"],
+            npst["cached_gaussian"],
+        )
+    )
+    pyst = state["python"]
+    random.setstate((pyst["version"], tuple(pyst["state"]), pyst["gauss"]))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices), numpy and Python ``random``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> None:
+    """Save ``state`` (tensors and plain containers only) to ``path`` atomically.
+
+    The file is written next to ``path`` and renamed over it, so a run killed mid-write leaves
+    the previous checkpoint intact.
+    """
+    payload = {"format": CHECKPOINT_FORMAT, **state}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a file written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Raises:
+        UserError: the file is missing, unreadable or of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found; run the train stage first")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt file, not a torch file, unsafe pickle content
+        raise UserError(
+            f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); delete it and "
+            "re-run training"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(
+            f"{path}: not an nrdfer checkpoint of format {CHECKPOINT_FORMAT}; re-run training"
+        )
+    return state
+
+
+def model_file_state(
+    model_state: Mapping[str, torch.Tensor],
+    *,
+    model_params: Mapping[str, Any],
+    classes: list[str] | tuple[str, ...],
+    preprocess: Mapping[str, Any],
+    info: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The content of a model file: weights plus what rebuilds and feeds the model.
+
+    Args:
+        model_state: the model's ``state_dict`` (moved to CPU here).
+        model_params: ``to_dict(ModelParams)``, enough for ``build_model`` without params.yaml.
+        classes: class names in output order.
+        preprocess: how inputs must be prepared (frames, size, sampling), for ``nrdfer predict``.
+        info: provenance, e.g. selected epoch and selection rule.
+    """
+    return {
+        "kind": "model",
+        "model_state": {k: v.detach().cpu() for k, v in model_state.items()},
+        "model_params": dict(model_params),
+        "classes": list(classes),
+        "preprocess": dict(preprocess),
+        "info": dict(info),
+    }
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file: part of a run's identity (shard index, initial weights), so a
+    persisted checkpoint is resumed from only when the data and the starting point match."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_model_file(path: str | Path) -> dict[str, Any]:
+    """Read a model file written from :func:`model_file_state` (``weights_only``)."""
+    state = load_checkpoint(path)
+    if state.get("kind") != "model":
+        raise UserError(f"{path}: not a model file (kind {state.get('kind')!r}); use model.pt")
+    return state

@@ -1,0 +1,207 @@
+"""Evaluation: predictions over a loader, metrics with and without the snippet-based filter.
+
+The model is run once per clip; its :class:`~nrdfer.models.output.ModelOutput` carries both
+``logits_seq`` (before the filter) and ``logits`` (after Eq. 7), so the two rows of every
+table (and the two curves of paper Fig. 4) come from the same forward pass. Files written
+here: a flat metrics JSON, confusion data for ``dvc plots`` (one record per clip) and a PNG,
+a per-clip predictions CSV and the pooled features (npz) for the t-SNE of Fig. 6.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from nrdfer.engine.device import Precision, autocast, to_float_clips
+from nrdfer.engine.metrics import classification_metrics, confusion_matrix
+from nrdfer.io import atomic_open, atomic_path, write_plot_rows
+
+Batch = tuple[torch.Tensor, torch.Tensor, Sequence[str]]
+"""A batch from the shard readers: uint8 clips (B, T, 3, H, W), int64 labels (B,), clip keys."""
+
+SF_PREFIX = "sf_"
+"""Key prefix of the metrics computed after the snippet-based filter."""
+
+
+@dataclass
+class Predictions:
+    """Per-clip model outputs over a data set (N clips, K classes), on the CPU."""
+
+    keys: list[str]
+    labels: np.ndarray  # (N,) int64 true class
+    logits_seq: np.ndarray  # (N, K) float32, before the snippet-based filter
+    logits: np.ndarray  # (N, K) float32, after the filter (Eq. 7)
+    filter_fired: np.ndarray  # (N,) bool
+    features: np.ndarray  # (N, D) float32 pooled clip features
+    attention: np.ndarray | None  # (N, T') float32 per-frame attention, or None
+
+    @property
+    def pred_seq(self) -> np.ndarray:
+        return self.logits_seq.argmax(axis=1)
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    device: torch.device,
+    precision: Precision = "fp32",
+    *,
+    progress: bool = False,
+    desc: str = "eval",
+) -> Predictions:
+    """Run ``model`` in eval mode over ``batches`` and collect its outputs (restores train mode).
+
+    Args:
+        model: returns a :class:`~nrdfer.models.output.ModelOutput`.
+        batches: ``(clips uint8 (B, T, 3, H, W), labels (B,), keys)`` triples.
+        device: where the model lives.
+        precision: autocast precision for the forward pass.
+        progress: show a progress bar.
+        desc: the progress bar's label.
+    """
+    was_training = model.training
+    model.eval()
+    keys: list[str] = []
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("labels", "logits_seq", "logits", "fired", "feature", "attention")
+    }
+    try:
+        for clips, labels, batch_keys in tqdm(
+            batches, desc=desc, disable=not progress, leave=False
+        ):
+            with autocast(device, precision):
+                out = model(to_float_clips(clips, device))
+            keys.extend(str(k) for k in batch_keys)
+            cols["labels"].append(labels.cpu().numpy().astype(np.int64))
+            cols["logits_seq"].append(out.logits_seq.float().cpu().numpy())
+            cols["logits"].append(out.logits.float().cpu().numpy())
+            cols["fired"].append(out.filter_fired.cpu().numpy().astype(bool))
+            cols["feature"].append(out.feature.float().cpu().numpy())
+            if out.attention is not None:
+                cols["attention"].append(out.attention.float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    if not keys:
+        raise ValueError("evaluation got no clips: the data set (or this fold) is empty")
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate(cols[name], axis=0)
+
+    return Predictions(
+        keys=keys,
+        labels=cat("labels"),
+        logits_seq=cat("logits_seq"),
+        logits=cat("logits"),
+        filter_fired=cat("fired"),
+        features=cat("feature"),
+        attention=cat("attention") if len(cols["attention"]) == len(cols["labels"]) else None,
+    )
+
+
+def compute_metrics(pred: Predictions, classes: Sequence[str]) -> dict[str, Any]:
+    """Flat metrics without (``war``, ``uar``, ``acc_<Class>``) and with the filter
+    (``sf_war``, ...), plus ``sf_gain_war``/``sf_gain_uar`` (with minus without; paper Fig. 4),
+    the fraction of clips where the filter fired, and the clip count."""
+    out: dict[str, Any] = {"clips": len(pred.keys)}
+    out.update(classification_metrics(pred.labels, pred.pred_seq, classes))
+    out.update(classification_metrics(pred.labels, pred.pred, classes, prefix=SF_PREFIX))
+    out["sf_gain_war"] = out[f"{SF_PREFIX}war"] - out["war"]
+    out["sf_gain_uar"] = out[f"{SF_PREFIX}uar"] - out["uar"]
+    out["sf_fired_fraction"] = float(pred.filter_fired.mean())
+    return out
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def write_predictions_csv(path: str | Path, pred: Predictions, classes: Sequence[str]) -> None:
+    """One row per clip (sorted by key, so the file is deterministic): key, label, predictions
+    before/after the filter, whether it fired, and the class probabilities before the filter."""
+    order = np.argsort(np.asarray(pred.keys, dtype=object), kind="stable")
+    probs = _softmax(pred.logits_seq)
+    header = ["key", "label", "pred", "pred_sf", "filter_fired"] + [f"p_{c}" for c in classes]
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        for i in order:
+            writer.writerow(
+                [
+                    pred.keys[i],
+                    classes[pred.labels[i]],
+                    classes[pred.pred_seq[i]],
+                    classes[pred.pred[i]],
+                    int(pred.filter_fired[i]),
+                    *(f"{p:.6f}" for p in probs[i]),
+                ]
+            )
+
+
+def write_confusion_json(
+    path: str | Path, labels: np.ndarray, predicted: np.ndarray, classes: Sequence[str]
+) -> None:
+    """Confusion data for ``dvc plots`` (template ``confusion``, x ``predicted``, y ``actual``):
+    one ``{actual, predicted}`` record per clip, sorted, so the file is deterministic."""
+    rows = sorted(
+        zip((classes[i] for i in labels), (classes[j] for j in predicted), strict=True),
+        key=lambda r: (classes.index(r[0]), classes.index(r[1])),
+    )
+    write_plot_rows(path, [{"actual": a, "predicted": p} for a, p in rows])
+
+
+def plot_confusion_png(path: str | Path, pred: Predictions, classes: Sequence[str]) -> None:
+    """Row-normalised confusion matrices without and with the filter, side by side (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (("without SF", pred.pred_seq), ("with SF", pred.pred))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
+    for ax, (title, predicted) in zip(axes, panels, strict=True):
+        cm = confusion_matrix(pred.labels, predicted, len(classes)).astype(float)
+        rows = cm.sum(axis=1, keepdims=True)
+        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                colour = "white" if norm[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{100 * norm[i, j]:.1f}", ha="center", va="center", color=colour)
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("actual")
+        ax.set_title(f"{title} (row-normalised %)")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def save_features(path: str | Path, pred: Predictions) -> None:
+    """Keys, labels, predictions, pooled features and attention (if any) as a compressed npz."""
+    arrays: dict[str, np.ndarray] = {
+        "keys": np.asarray(pred.keys, dtype=str),
+        "labels": pred.labels,
+        "pred": pred.pred_seq,
+        "pred_sf": pred.pred,
+        "features": pred.features,
+    }
+    if pred.attention is not None:
+        arrays["attention"] = pred.attention
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)

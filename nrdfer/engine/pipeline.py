@@ -1,0 +1,263 @@
+"""One fold end to end, as the ``train`` and ``evaluate`` stages run it: shards in, files out.
+
+The stage scripts pass every path; these functions wire the shard readers
+(:mod:`nrdfer.data.shards`), the model registry and the engine together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
+from nrdfer.engine import distributed as D
+from nrdfer.engine.checkpoint import (
+    file_digest,
+    load_model_file,
+    model_file_state,
+    save_checkpoint,
+    seed_everything,
+)
+from nrdfer.engine.device import resolve_device, resolve_precision
+from nrdfer.engine.evaluate import (
+    compute_metrics,
+    plot_confusion_png,
+    predict,
+    save_features,
+    write_confusion_json,
+    write_predictions_csv,
+)
+from nrdfer.engine.metrics import write_fold_metrics
+from nrdfer.engine.train import FitResult, fit
+from nrdfer.errors import UserError
+from nrdfer.labels import CLASSES
+from nrdfer.models import build_model
+from nrdfer.params import (
+    BaseParams,
+    DataParams,
+    DetectAlignParams,
+    EnhanceParams,
+    EvaluateParams,
+    ModelParams,
+    TrainParams,
+    from_dict,
+    to_dict,
+)
+
+
+def preprocess_spec(
+    data: DataParams,
+    detect_align: DetectAlignParams | None = None,
+    enhance: EnhanceParams | None = None,
+) -> dict[str, Any]:
+    """How a clip must be prepared for the model (stored in model files for ``nrdfer predict``).
+
+    ``detect_align`` (face detection and alignment of raw videos) and ``enhance`` (low-light
+    enhancement, None when the training data was not enhanced) let ``nrdfer predict`` run a raw
+    video through the same face code without params.yaml (nrdfer/predict/loading.py).
+    """
+    spec: dict[str, Any] = {
+        "U": data.U,  # segments
+        "V": data.V,  # consecutive frames per segment
+        "frames": data.U * data.V,
+        "size": data.size,  # square side after resize
+        "sampling": "test: V consecutive frames centred in each of U equal segments (paper §3.2)",
+        "input": "float (B, T, 3, H, W) RGB in [0, 1]",
+    }
+    if detect_align is not None:
+        spec["detect_align"] = to_dict(detect_align)
+        spec["enhance"] = None if enhance is None else to_dict(enhance)
+    return spec
+
+
+def live_dir_from_outputs(metrics: str | Path, plots: str | Path) -> Path:
+    """The dvclive directory, from the two paths dvc.yaml declares inside it
+    (``DIR/metrics.json`` as metrics, ``DIR/plots/metrics`` as plots)."""
+    root = Path(metrics).parent
+    if Path(metrics).name != "metrics.json" or Path(plots) != root / "plots" / "metrics":
+        raise UserError(
+            f"--live-metrics {metrics} / --live-plots {plots}: must be DIR/metrics.json and "
+            "DIR/plots/metrics of one dvclive directory; fix dvc.yaml"
+        )
+    return root
+
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    """Where the train stage writes (all from dvc.yaml)."""
+
+    checkpoint: Path  # resumable training state, rewritten every epoch (persist: true)
+    model: Path  # the selected model file
+    live_dir: Path  # dvclive directory (metrics.json + plots/metrics)
+    summary: Path  # flat metrics: selection and the labelled best-on-test numbers
+
+
+def train_fold(
+    shards: str | Path,
+    fold: str,
+    *,
+    base: BaseParams,
+    data: DataParams,
+    model_params: ModelParams,
+    train: TrainParams,
+    outputs: TrainOutputs,
+    init: str | Path | None = None,
+    progress: bool = True,
+    detect_align: DetectAlignParams | None = None,
+    enhance: EnhanceParams | None = None,
+) -> FitResult:
+    """Train one fold from its shards (single process or one rank of a torchrun job).
+
+    Args:
+        shards: shard directory with ``index.json`` (``data/shards/<dataset>``).
+        fold: fold name in the index (``"1"`` .. ``"5"`` for DFEW).
+        init: a model file to start from (AFEW fine-tuning from a DFEW model), or None.
+        detect_align: face settings stored in the model file for ``nrdfer predict``.
+        enhance: enhancement settings stored likewise (None: the data was not enhanced).
+    """
+    ctx = D.init_distributed(base.device)
+    try:
+        if ctx.enabled and not data.resampled:
+            raise UserError(
+                f"training on {ctx.world_size} processes needs data.resampled: true in "
+                "params.yaml (every rank must get the same number of batches)"
+            )
+        ShardIndex(shards)  # a clear error when the shards stage has not run
+        device = resolve_device(base.device, ctx.local_rank)
+        seed_everything(base.seed)
+        model = build_model(model_params)
+        identity: dict[str, Any] = {
+            "base": to_dict(base),
+            "data": to_dict(data),
+            "model": to_dict(model_params),
+            "train": to_dict(train),
+            "fold": str(fold),
+            "shards": file_digest(Path(shards) / INDEX),
+            "init": None,
+        }
+        if init is not None:
+            state = load_model_file(init)
+            if state["model_params"] != to_dict(model_params):
+                raise UserError(
+                    f"{init}: built with other model params than params.yaml's model section; "
+                    "fine-tuning needs the same architecture"
+                )
+            model.load_state_dict(state["model_state"])
+            identity["init"] = file_digest(init)
+        loader = train_loader(
+            shards, fold, data, seed=base.seed, rank=ctx.rank, world_size=ctx.world_size
+        )
+
+        def train_batches(epoch: int):
+            loader.set_epoch(epoch)
+            return loader
+
+        test = val = None
+        if train.eval_every_epoch:
+            test_loader = eval_loader(shards, fold, data, split="test")
+
+            def test():
+                return test_loader
+
+        if train.selection == "val":
+            val_loader = eval_loader(shards, fold, data, split="val")
+
+            def val():
+                return val_loader
+
+        result = fit(
+            model,
+            train_batches,
+            train,
+            seed=base.seed,
+            device=device,
+            checkpoint_path=outputs.checkpoint,
+            run_identity=identity,
+            classes=CLASSES,
+            test_batches=test,
+            val_batches=val,
+            live_dir=outputs.live_dir,
+            ctx=ctx,
+            progress=progress,
+        )
+        if ctx.is_main:
+            info = {
+                "selection": result.selection,
+                "selected_epoch": result.selected_epoch,
+                "epochs": train.epochs,
+                "fold": str(fold),
+            }
+            save_checkpoint(
+                outputs.model,
+                model_file_state(
+                    result.model_state,
+                    model_params=to_dict(model_params),
+                    classes=CLASSES,
+                    preprocess=preprocess_spec(data, detect_align, enhance),
+                    info=info,
+                ),
+            )
+            last = result.history[-1]
+            summary: dict[str, Any] = {
+                **info,
+                "train_loss": last["train_loss"],
+                "train_acc": last["train_acc"],
+            }
+            summary.update(result.best_on_test)
+            write_fold_metrics(outputs.summary, summary)
+        D.barrier(ctx)
+        return result
+    finally:
+        D.shutdown(ctx)
+
+
+@dataclass(frozen=True)
+class EvalOutputs:
+    """Where the evaluate stage writes (all from dvc.yaml)."""
+
+    metrics: Path  # flat metrics JSON, with and without the snippet-based filter
+    confusion: Path  # dvc plots confusion records, without the filter
+    confusion_sf: Path  # dvc plots confusion records, with the filter
+    confusion_png: Path  # both row-normalised matrices as a PNG
+    predictions: Path  # per-clip CSV
+    features: Path  # npz: keys, labels, predictions (+ features and attention if asked)
+
+
+def evaluate_fold(
+    shards: str | Path,
+    fold: str,
+    model_file: str | Path,
+    *,
+    base: BaseParams,
+    data: DataParams,
+    evaluate: EvaluateParams,
+    outputs: EvalOutputs,
+    split: str = "test",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a model file on a fold's ``test`` (or ``val``) split and write every output."""
+    state = load_model_file(model_file)
+    model_params = from_dict(ModelParams, state["model_params"], source=str(model_file))
+    model = build_model(model_params)
+    model.load_state_dict(state["model_state"])
+    device = resolve_device(base.device)
+    precision = resolve_precision(evaluate.precision, device)
+    model.to(device)
+    classes = list(state["classes"])
+    loader = eval_loader(shards, fold, data, split=split)
+    pred = predict(model, loader, device, precision, progress=progress, desc=f"eval {split}")
+    metrics = compute_metrics(pred, classes)
+    metrics = {"fold": str(fold), "split": split, **metrics, **state["info"]}
+    write_fold_metrics(outputs.metrics, metrics)
+    write_confusion_json(outputs.confusion, pred.labels, pred.pred_seq, classes)
+    write_confusion_json(outputs.confusion_sf, pred.labels, pred.pred, classes)
+    plot_confusion_png(outputs.confusion_png, pred, classes)
+    write_predictions_csv(outputs.predictions, pred, classes)
+    if not evaluate.save_features:
+        pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
+        pred.attention = None
+    save_features(outputs.features, pred)
+    return metrics

@@ -1,0 +1,77 @@
+"""Model registry: ``build_model(params)`` dispatches on ``params.name``.
+
+A model module registers a builder ``(ModelParams) -> nn.Module`` with :func:`register`. The
+built-in modules (NR-DFERNet and, when present, the baselines package) are imported on the
+first lookup, so ``import nrdfer.models.registry`` stays cheap and free of import cycles.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from nrdfer.errors import UserError
+
+if TYPE_CHECKING:
+    from nrdfer.params import ModelParams
+
+__all__ = ["Builder", "UnknownModelError", "available_models", "build_model", "register"]
+
+Builder = Callable[["ModelParams"], nn.Module]
+
+_BUILDERS: dict[str, Builder] = {}
+_BUILTIN_MODULES = ("nrdfer.models.nrdfernet", "nrdfer.models.baselines")
+_loaded = False
+
+
+class UnknownModelError(UserError, KeyError):
+    """``model.name`` names no registered model."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``name`` (``model.name`` in params.yaml)."""
+
+    def deco(builder: Builder) -> Builder:
+        if name in _BUILDERS and _BUILDERS[name] is not builder:
+            raise ValueError(f"model name '{name}' is registered twice")
+        _BUILDERS[name] = builder
+        return builder
+
+    return deco
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in _BUILTIN_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    _loaded = True
+
+
+def available_models() -> list[str]:
+    """Registered model names, sorted."""
+    _load_builtins()
+    return sorted(_BUILDERS)
+
+
+def build_model(params: ModelParams) -> nn.Module:
+    """Build the model named ``params.name`` from the ``model`` params section.
+
+    Raises:
+        UnknownModelError: no model of that name is registered (the message lists the known ones).
+    """
+    _load_builtins()
+    if params.name not in _BUILDERS:
+        raise UnknownModelError(
+            f"unknown model '{params.name}' (model.name); known: {', '.join(sorted(_BUILDERS))}"
+        )
+    return _BUILDERS[params.name](params)

@@ -1,0 +1,38 @@
+"""Strict loading of checkpoints saved in official repositories' formats."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+from nrdfer.errors import UserError
+
+
+def load_official_state_dict(model: nn.Module, state: dict, source: str) -> None:
+    """Load a checkpoint saved in an official repository's format, strictly.
+
+    Strips a ``module.`` prefix (DataParallel); BatchNorm ``num_batches_tracked`` buffers absent
+    from old checkpoints are the only keys allowed to be missing. Any other missing or unexpected
+    key raises :class:`UserError` naming the file and the first offending keys.
+    """
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    clean = OrderedDict(
+        (k[len("module.") :] if k.startswith("module.") else k, v) for k, v in state.items()
+    )
+    own = model.state_dict()
+    missing = [k for k in own if k not in clean and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in clean if k not in own]
+    if missing or unexpected:
+        raise UserError(
+            f"{source}: not a checkpoint of this network (missing keys {missing[:3]}, "
+            f"unexpected keys {unexpected[:3]}); check the file"
+        )
+    for k in own:
+        if k not in clean:  # num_batches_tracked of a pre-0.4 checkpoint
+            clean[k] = own[k]
+    try:
+        model.load_state_dict(clean, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"{source}: tensor shapes do not match the network ({exc})") from None

@@ -1,0 +1,372 @@
+"""The two preprocessing jobs over a folder tree: detect+align videos, then enhance dark frames.
+
+Both mirror the input's relative layout under the output root (AFEW's
+``{Train_AFEW,Val_AFEW}/<Emotion>/<id>.avi`` becomes ``.../<Emotion>/<id>/00001.jpg …``; any raw
+video folder works the same way), run in parallel over clips with a progress bar, and are
+resumable:
+
+- each clip's frames are written to a hidden temporary folder and renamed into place when
+  complete, and its report row is then written to ``<out>/.state/<clip>.json``;
+- a re-run skips every clip whose state file records the same job key (a hash of the
+  section's output-relevant params and of the input's names, sizes and modification times)
+  and, for ``ok``, whose folder exists; so an interrupted run loses at most the clips in
+  progress, and a changed parameter or input redoes exactly the clips it affects;
+- a clip that fails (an unreadable video) is reported with status ``error`` (its state file
+  records it for the report) and retried on the next run; the others finish.
+
+The per-clip report CSV is written at the end from all state files, atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import multiprocessing as mp
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from nrdfer.errors import UserError
+from nrdfer.io import atomic_open, write_json
+from nrdfer.params import DetectAlignParams, EnhanceParams, to_dict
+from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_video
+from nrdfer.preprocess.video import (
+    list_frame_dirs,
+    list_videos,
+    read_frames,
+    read_video,
+    write_frames_atomic,
+)
+
+STATE_DIR = ".state"
+"""Hidden folder under an output root holding one JSON report row per finished clip."""
+
+DETECT_COLUMNS = ("clip", "status", "frames", "detected_frames", "max_faces", "reason")
+ENHANCE_COLUMNS = (
+    "clip",
+    "status",
+    "frames",
+    "enhanced_frames",
+    "enhanced",
+    "mean_luma_before",
+    "mean_luma_after",
+    "reason",
+)
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """Counts of one run over a tree."""
+
+    total: int
+    processed: int
+    skipped: int
+    by_status: dict[str, int]
+
+
+def _state_path(out_root: Path, clip: str) -> Path:
+    return out_root / STATE_DIR / f"{clip}.json"
+
+
+_NOT_OUTPUT_RELEVANT = ("workers", "batch_size")
+"""Params that change how fast a job runs, not what it writes (left out of the job key)."""
+
+
+def job_key(params: Any, source: Path) -> str:
+    """Hash of the output-relevant params and the input file(s) (names, sizes, mtimes)."""
+    settings = {k: v for k, v in to_dict(params).items() if k not in _NOT_OUTPUT_RELEVANT}
+    files = sorted(source.iterdir()) if source.is_dir() else [source]
+    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    text = json.dumps([settings, stats], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _done(out_root: Path, clip: str, key: str) -> bool:
+    state = _state_path(out_root, clip)
+    if not state.is_file():
+        return False
+    try:
+        row = json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if row.get("key") != key:
+        return False
+    if row.get("status") == STATUS_OK:
+        return (out_root / clip).is_dir()
+    return row.get("status") == STATUS_NO_FACE
+
+
+def _write_report(
+    out_root: Path, clips: Sequence[str], report: Path, columns: Sequence[str]
+) -> None:
+    rows = []
+    for clip in clips:
+        state = _state_path(out_root, clip)
+        if state.is_file():
+            rows.append(json.loads(state.read_text(encoding="utf-8")))
+    with atomic_open(report, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# Worker-process globals: each worker builds its own detector / enhancer (own ONNX session).
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(factory: Callable[[], Any], threads: int) -> None:
+    _WORKER["tool"] = factory()
+    if threads and "torch" in sys.modules:  # a torch tool: one thread per worker process
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def _run_jobs(
+    clips: Sequence[str],
+    process: Callable[[str], dict],
+    factory: Callable[[], Any],
+    workers: int,
+    desc: str,
+    tool: Any,
+) -> dict[str, int]:
+    """Run ``process`` over ``clips``: in-process with ``tool``, or in ``workers`` processes
+    that each build their own tool with ``factory``; returns counts by status."""
+    by_status: dict[str, int] = {}
+    bar = tqdm(total=len(clips), desc=desc, unit="clip", disable=not clips)
+    if workers <= 1 or len(clips) <= 1:
+        _WORKER["tool"] = tool
+        results: Iterable[dict] = map(process, clips)
+        pool = None
+    else:
+        ctx = mp.get_context("spawn")  # no fork after torch/onnxruntime thread pools exist
+        pool = ctx.Pool(min(workers, len(clips)), initializer=_init_worker, initargs=(factory, 1))
+        results = pool.imap_unordered(process, clips)
+    try:
+        for row in results:
+            by_status[row["status"]] = by_status.get(row["status"], 0) + 1
+            if row["status"] == STATUS_ERROR:
+                tqdm.write(f"{desc}: skipped {row['clip']}: {row['reason']}")
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+        _WORKER.clear()
+    return by_status
+
+
+# ------------------------------------------------------------------------------------------
+# detect + align
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _DetectTask:
+    videos_root: Path
+    out_root: Path
+    params: DetectAlignParams
+
+    def __call__(self, rel: str) -> dict:
+        p = self.params
+        clip = str(Path(rel).with_suffix(""))
+        row: dict[str, Any] = {"clip": clip, "frames": 0, "detected_frames": 0, "max_faces": 0}
+        row["key"] = job_key(p, self.videos_root / rel)
+        try:
+            frames = read_video(self.videos_root / rel, p.frame_stride, p.max_frames)
+            result = faces_in_video(frames, _WORKER["tool"], p.output_size)
+        except UserError as exc:
+            row.update(status=STATUS_ERROR, reason=str(exc))
+            write_json(_state_path(self.out_root, clip), row)
+            return row
+        row.update(
+            frames=len(frames),
+            detected_frames=result.detected,
+            max_faces=max(result.faces_per_frame),
+            status=result.status,
+            reason="" if result.status == STATUS_OK else "no face found in any frame",
+        )
+        if result.status == STATUS_OK:
+            write_frames_atomic(self.out_root / clip, result.crops, p.jpeg_quality)
+        write_json(_state_path(self.out_root, clip), row)
+        return row
+
+
+@dataclass(frozen=True)
+class _DetectorFactory:
+    params: DetectAlignParams
+    device: str
+
+    def __call__(self):
+        from nrdfer.preprocess.faces import build_detector
+
+        p = self.params
+        return build_detector(
+            p.backend,
+            score_threshold=p.score_threshold,
+            nms_threshold=p.nms_threshold,
+            batch_size=p.batch_size,
+            max_side=p.max_side,
+            resnet50_weights=p.resnet50_weights,
+            device=self.device,
+            threads=1 if p.workers > 1 else 0,
+        )
+
+
+def detect_align_tree(
+    videos_root: str | Path,
+    out_root: str | Path,
+    report: str | Path,
+    params: DetectAlignParams,
+    device: str = "cpu",
+) -> JobSummary:
+    """Detect, track and align the face of every video under ``videos_root``.
+
+    Args:
+        videos_root: folder of videos (searched recursively; layout mirrored).
+        out_root: where the per-clip folders of aligned JPEG frames go.
+        report: CSV with one row per video: clip, status (ok | no_face | error), frames,
+            detected_frames, max_faces, reason.
+        params: the ``detect_align`` section.
+        device: torch device for the ResNet-50 backend.
+
+    Returns:
+        Counts of the run.
+    """
+    videos_root, out_root = Path(videos_root), Path(out_root)
+    rels = [str(r) for r in list_videos(videos_root)]
+    if not rels:
+        raise UserError(f"{videos_root}: no videos found (looked for {', '.join(_exts())})")
+    clips = [str(Path(r).with_suffix("")) for r in rels]
+    todo = [
+        r
+        for r, c in zip(rels, clips, strict=True)
+        if not _done(out_root, c, job_key(params, videos_root / r))
+    ]
+    factory = _DetectorFactory(params, device)
+    tool = factory() if todo else None  # fails here, once, on a missing weights file
+    by_status = _run_jobs(
+        todo,
+        _DetectTask(videos_root, out_root, params),
+        factory,
+        params.workers,
+        "detect_align",
+        tool,
+    )
+    _write_report(out_root, clips, Path(report), DETECT_COLUMNS)
+    return JobSummary(len(rels), len(todo), len(rels) - len(todo), by_status)
+
+
+def _exts() -> tuple[str, ...]:
+    from nrdfer.preprocess.video import VIDEO_EXTS
+
+    return VIDEO_EXTS
+
+
+# ------------------------------------------------------------------------------------------
+# enhance
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _EnhanceTask:
+    faces_root: Path
+    out_root: Path
+    params: EnhanceParams
+
+    def __call__(self, clip: str) -> dict:
+        from nrdfer.preprocess.enhance import enhance_dark_frames, mean_luma
+
+        p = self.params
+        row: dict[str, Any] = {"clip": clip, "frames": 0, "enhanced_frames": 0, "enhanced": ""}
+        row["key"] = job_key(p, self.faces_root / clip)
+        try:
+            frames, names = read_frames(self.faces_root / clip)
+        except UserError as exc:
+            row.update(status=STATUS_ERROR, reason=str(exc))
+            write_json(_state_path(self.out_root, clip), row)
+            return row
+        out, dark, luma = enhance_dark_frames(frames, _WORKER["tool"], p.dark_threshold)
+        row.update(
+            status=STATUS_OK,
+            frames=len(frames),
+            enhanced_frames=int(dark.sum()),
+            enhanced=" ".join(n for n, d in zip(names, dark, strict=True) if d),
+            mean_luma_before=round(float(luma.mean()), 3),
+            mean_luma_after=round(float(mean_luma(out).mean()), 3),
+            reason="",
+        )
+        write_frames_atomic(self.out_root / clip, out, p.jpeg_quality, names)
+        write_json(_state_path(self.out_root, clip), row)
+        return row
+
+
+@dataclass(frozen=True)
+class _EnhancerFactory:
+    params: EnhanceParams
+    device: str
+
+    def __call__(self):
+        from nrdfer.preprocess.enhance import build_enhancer
+
+        p = self.params
+        return build_enhancer(
+            p.method,
+            gamma=p.gamma,
+            clahe_clip=p.clahe_clip,
+            clahe_grid=p.clahe_grid,
+            enlightengan_weights=p.enlightengan_weights,
+            zerodce_weights=p.zerodce_weights,
+            batch_size=p.batch_size,
+            device=self.device,
+        )
+
+
+def enhance_tree(
+    faces_root: str | Path,
+    out_root: str | Path,
+    report: str | Path,
+    params: EnhanceParams,
+    device: str = "cpu",
+) -> JobSummary:
+    """Copy every clip folder under ``faces_root`` to ``out_root``, enhancing its dark frames.
+
+    Frame file names are kept. The report CSV lists, per clip, how many and which frames were
+    enhanced (space-separated file names) and the mean luma before and after.
+    """
+    faces_root, out_root = Path(faces_root), Path(out_root)
+    clips = [str(c) for c in list_frame_dirs(faces_root)]
+    if not clips:
+        raise UserError(f"{faces_root}: no clip folders with image frames found")
+    todo = [c for c in clips if not _done(out_root, c, job_key(params, faces_root / c))]
+    factory = _EnhancerFactory(params, device)
+    tool = factory() if todo else None  # fails here, once, on a missing weights file
+    by_status = _run_jobs(
+        todo, _EnhanceTask(faces_root, out_root, params), factory, params.workers, "enhance", tool
+    )
+    _write_report(out_root, clips, Path(report), ENHANCE_COLUMNS)
+    return JobSummary(len(clips), len(todo), len(clips) - len(todo), by_status)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``; anything else unchanged."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+__all__ = [
+    "DETECT_COLUMNS",
+    "ENHANCE_COLUMNS",
+    "JobSummary",
+    "STATE_DIR",
+    "detect_align_tree",
+    "enhance_tree",
+    "resolve_device",
+]

@@ -1,0 +1,42 @@
+"""Ingest a DFEW or AFEW tree into a manifest (one row per clip, with a status column).
+
+Reads ``--root`` (a DFEW tree with its split CSVs, or an AFEW tree of .avi videos or of face
+frame folders) and writes the manifest ``--out`` (parquet). Prints one summary line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from _common import add_input, add_output, load, run, stage_parser
+
+from nrdfer.data.manifest import ingest, summarize, write_manifest
+
+PARAMS = ("ingest", "data")
+
+
+def build_parser():
+    parser = stage_parser(__doc__)
+    parser.add_argument("--kind", required=True, choices=("dfew", "afew"), help="dataset layout")
+    add_input(parser, "--root", help="the data set's root folder")
+    add_output(parser, "--out", help="manifest file (.parquet or .csv)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    params = load(args, PARAMS)
+    p, data = params["ingest"], params["data"]
+    table = ingest(
+        args.kind,
+        args.root,
+        dfew_frames=p.dfew_frames,
+        min_frames=p.min_frames,
+        verify=p.verify_frames,
+    )
+    write_manifest(table, args.out)
+    print(f"ingest {args.kind}: {summarize(table, pad_to=data.U * data.V)}")
+
+
+if __name__ == "__main__":
+    run(main)

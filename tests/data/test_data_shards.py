@@ -1,0 +1,241 @@
+"""WebDataset shards: writer, train/eval readers, oversampling, DDP splits, corrupt shards, tar."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import subprocess
+import tarfile
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from nrdfer.data import shards as S
+from nrdfer.data.folds import make_folds
+from nrdfer.data.manifest import ingest
+from nrdfer.data.sampling import sample_indices
+from nrdfer.params import load_section
+from tests.conftest import ROOT
+from tests.data.trees import SIDE, frame_value, make_dfew
+
+SPEC = S.ShardSpec(short_side=SIDE, quality=95, maxcount=3, max_frames=0)
+N_CLIPS = 30
+
+
+def data_params(**kw):
+    base = load_section(ROOT / "params.yaml", "data")
+    values = dict(U=4, V=2, size=SIDE, batch_size=4, num_workers=0, shuffle_buffer=16)
+    return dataclasses.replace(base, **(values | kw))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A tiny DFEW tree (frames encode their index), its manifest, folds and shards."""
+    root = tmp_path_factory.mktemp("dfew")
+    # labels skewed for the oversampling test: class 0 has most clips
+    clips = {v: (1 if v % 3 else 1 + v % 7, 3 + v % 11) for v in range(1, N_CLIPS + 1)}
+    make_dfew(root, clips, {v: 1 + v % 5 for v in clips})
+    table = ingest("dfew", root, dfew_frames="clip_224x224", min_frames=1, verify=True)
+    folds = make_folds(table, "official", 5, 0.2, seed=0)
+    out = root / "shards"
+    index = S.write_shards(table, folds, root, out, SPEC, workers=1, progress=False)
+    return root, table, folds, out, index
+
+
+def keys_of(loader):
+    return [k for _, _, keys in loader for k in keys]
+
+
+def test_index_layout_each_clip_once(built):
+    _, table, folds, out, index = built
+    assert sorted(index["clips"]) == sorted(table["clip_id"])
+    names = sorted(p.name for p in out.glob("*.tar"))
+    listed = sorted(s["name"] for p in index["parts"].values() for s in p["shards"])
+    assert names == listed and "set_1-000000.tar" in names
+    stored = Counter()
+    for path in out.glob("*.tar"):
+        with tarfile.open(path) as tar:  # plain tar, readable by Python's tarfile
+            members = tar.getmembers()
+            assert all(m.mode == 0o444 and not m.pax_headers for m in members)
+            stored.update(m.name.split(".")[0] for m in members if m.name.endswith(".json"))
+    assert set(stored.values()) == {1} and len(stored) == N_CLIPS
+    fold = index["folds"]["1"]
+    assert fold["test"] == folds["folds"]["1"]["test"] and fold["test_parts"] == ["set_1"]
+
+
+def test_eval_loader_order_frames_and_every_clip_once(built):
+    _, table, folds, out, _ = built
+    data = data_params()
+    loader = S.eval_loader(out, 2, data)
+    batches = list(loader)
+    clips, labels, keys = batches[0]
+    assert clips.dtype == torch.uint8 and clips.shape[1:] == (8, 3, SIDE, SIDE)
+    assert labels.dtype == torch.int64 and len(keys) == clips.shape[0]
+    all_keys = keys_of(loader)
+    assert sorted(all_keys) == sorted(folds["folds"]["2"]["test"]) == sorted(set(all_keys))
+    assert all_keys == keys_of(S.eval_loader(out, 2, data)), "deterministic order"
+    rows = table.set_index("clip_id")
+    for clip, label, key in zip(clips, labels, keys, strict=True):
+        assert label == rows.loc[key, "label"]
+        n = rows.loc[key, "n_frames"]
+        got = [frame_value(f.permute(1, 2, 0).numpy()) for f in clip]
+        assert got == sample_indices(n, 4, 2, train=False).tolist(), "numeric order, centred"
+    workers = keys_of(S.eval_loader(out, 2, data, num_workers=2))
+    assert sorted(workers) == sorted(all_keys) and len(workers) == len(set(workers))
+    ranks = [keys_of(S.eval_loader(out, 2, data, rank=r, world_size=2)) for r in (0, 1)]
+    assert not set(ranks[0]) & set(ranks[1]) and sorted(ranks[0] + ranks[1]) == sorted(all_keys)
+    val = keys_of(S.eval_loader(out, 2, data, split="val"))
+    assert sorted(val) == sorted(folds["folds"]["2"]["val"])
+
+
+def test_train_loader_shuffled_augmented_deterministic(built):
+    _, _, folds, out, _ = built
+    data = data_params(size=16)
+    loader = S.train_loader(out, 1, data, seed=5)
+    first = list(loader)
+    keys = [k for _, _, ks in first for k in ks]
+    assert sorted(keys) == sorted(folds["folds"]["1"]["train"]), "each train clip once"
+    assert not set(keys) & set(folds["folds"]["1"]["val"] + folds["folds"]["1"]["test"])
+    assert first[0][0].shape[1:] == (8, 3, 16, 16)
+    again = list(S.train_loader(out, 1, data, seed=5))
+    assert [b[2] for b in again] == [b[2] for b in first]
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again, strict=True))
+    loader.set_epoch(1)
+    other = [k for _, _, ks in loader for k in ks]
+    assert other != keys and sorted(other) == sorted(keys)
+    two = keys_of(S.train_loader(out, 1, data, seed=5, num_workers=2))
+    assert sorted(two) == sorted(keys)
+    r0, r1 = (keys_of(S.train_loader(out, 1, data, seed=5, rank=r, world_size=2)) for r in (0, 1))
+    assert sorted(r0 + r1) == sorted(keys)
+
+
+def test_balanced_oversampling_and_resampled(built):
+    _, _, folds, out, index = built
+    train = folds["folds"]["1"]["train"]
+    counts = Counter(index["clips"][c]["label"] for c in train)
+    data = data_params(balanced=True, batch_size=8)
+    loader = S.train_loader(out, 1, data, seed=0)
+    labels = torch.cat([y for _, y, _ in loader]).tolist()
+    got = Counter(labels)
+    assert set(got) == set(counts)
+    top = max(counts.values())
+    assert loader.num_clips == pytest.approx(top * len(counts), abs=1)
+    assert max(got.values()) - min(got.values()) <= 0.5 * top + 2, got
+    assert got[0] == counts[0], "the largest class is not oversampled"
+    plain = data_params(resampled=True, batch_size=4)
+    per_rank = [
+        [len(k) for _, _, k in S.train_loader(out, 1, plain, seed=0, rank=r, world_size=2)]
+        for r in (0, 1)
+    ]
+    assert len(per_rank[0]) == len(per_rank[1]), "equal batches per rank (DDP)"
+    assert sum(per_rank[0]) == -(-len(train) // 2)
+
+
+def test_max_frames_cap(tmp_path, built):
+    root, table, folds, _, _ = built
+    spec = dataclasses.replace(SPEC, max_frames=4)
+    index = S.write_shards(table, folds, root, tmp_path / "s", spec, progress=False)
+    assert max(c["frames"] for c in index["clips"].values()) == 4
+    assert S.keep_frames(10, 4).tolist() == [0, 3, 6, 9]
+
+
+def test_corrupt_and_truncated_shards_name_the_shard(tmp_path, built):
+    _, _, _, out, _ = built
+    copy = tmp_path / "s"
+    shutil.copytree(out, copy)
+    data = data_params()
+    victim = copy / "set_3-000000.tar"
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[: len(raw) // 2 + 100])  # truncated mid-member
+    with pytest.raises(S.CorruptShardError, match="set_3-000000.tar"):
+        keys_of(S.eval_loader(copy, 3, data))
+    victim.write_bytes(raw[:512] + b"\x00" * 4)
+    with pytest.raises(S.CorruptShardError, match="set_3-000000.tar"):
+        keys_of(S.eval_loader(copy, 3, data, num_workers=1))
+    victim.write_bytes(b"garbage" * 100)
+    with pytest.raises(S.CorruptShardError, match="set_3-000000.tar"):
+        keys_of(S.eval_loader(copy, 3, data))
+    victim.unlink()
+    with pytest.raises(S.CorruptShardError, match="set_3-000000.tar"):
+        keys_of(S.eval_loader(copy, 3, data))
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs the tar command")
+def test_tar_written_by_tar_is_readable(tmp_path, built):
+    _, _, folds, out, _ = built
+    copy = tmp_path / "s"
+    shutil.copytree(out, copy)
+    expected = keys_of(S.eval_loader(copy, 4, data_params()))
+    for path in copy.glob("set_4-*.tar"):
+        unpacked = tmp_path / path.stem
+        unpacked.mkdir()
+        subprocess.run(["tar", "-xf", str(path), "-C", str(unpacked)], check=True)
+        path.unlink()
+        subprocess.run(["tar", "-cf", str(path), "-C", str(unpacked), "."], check=True)
+    got = keys_of(S.eval_loader(copy, 4, data_params()))  # members in directory order
+    assert sorted(got) == sorted(expected) and len(got) == len(set(got))
+    assert sorted(expected) == sorted(folds["folds"]["4"]["test"])
+
+
+def test_pax_tar_written_by_tarfile_is_readable(tmp_path, built):
+    _, _, folds, out, _ = built
+    copy = tmp_path / "s"
+    shutil.copytree(out, copy)
+    for path in copy.glob("set_5-*.tar"):
+        with tarfile.open(path) as src:
+            members = [(m, src.extractfile(m).read()) for m in src.getmembers()]
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as dst:
+            for member, payload in members:
+                member.pax_headers = {"comment": "re-packed"}
+                member.name = "./" + member.name
+                dst.addfile(member, io.BytesIO(payload))
+    got = keys_of(S.eval_loader(copy, 5, data_params()))
+    assert sorted(got) == sorted(folds["folds"]["5"]["test"])
+
+
+def test_writer_resumes_and_skips_unreadable_clips(tmp_path, built, monkeypatch):
+    root, table, folds, _, _ = built
+    work = tmp_path / "data"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("shards"))
+    out = tmp_path / "s"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash after the tars were written")
+
+    with monkeypatch.context() as m:
+        m.setattr(S, "_build_index", crash)
+        with pytest.raises(RuntimeError):
+            S.write_shards(table, folds, work, out, SPEC, progress=False)
+    assert not (out / S.INDEX).exists()
+    calls = []
+    real = S._write_one_shard
+    monkeypatch.setattr(S, "_write_one_shard", lambda job: calls.append(job) or real(job))
+    clip = table["clip_id"].iloc[0]
+    for f in (work / table["source"].iloc[0]).iterdir():
+        f.write_bytes(b"broken")
+    index = S.write_shards(table, folds, work, out, SPEC, progress=False)
+    assert calls == [], "finished shards are not written again"
+    assert not (out / ".progress").exists()
+    assert clip in index["clips"]  # written before the frames broke
+    fresh = S.write_shards(table, folds, work, tmp_path / "t", SPEC, progress=False)
+    assert clip in fresh["skipped"] and clip not in fresh["clips"]
+    assert clip not in fresh["folds"][next(iter(fresh["folds"]))]["train"]
+
+
+def test_readers_need_an_index(tmp_path):
+    with pytest.raises(S.UserError, match="index.json"):
+        S.eval_loader(tmp_path, 1, data_params())
+
+
+def test_shards_are_webdataset_compatible(built):
+    import webdataset as wds
+
+    _, _, _, out, index = built
+    url = str(out / "set_1-000000.tar")
+    samples = list(wds.WebDataset(url, shardshuffle=False).decode("rgb8"))
+    assert len(samples) == index["parts"]["set_1"]["shards"][0]["clips"]
+    assert samples[0]["0000.jpg"].shape == (SIDE, SIDE, 3) and "json" in samples[0]
+    assert np.isfinite(samples[0]["0000.jpg"]).all()

@@ -1,0 +1,105 @@
+"""train + evaluate stages end to end on tiny generated shards with a tiny NR-DFERNet."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from nrdfer.data import shards as S
+from nrdfer.data.folds import make_folds
+from nrdfer.data.manifest import ingest
+from nrdfer.engine.checkpoint import load_checkpoint, load_model_file
+from nrdfer.labels import CLASSES
+from tests.conftest import ROOT
+from tests.data.trees import SIDE, make_dfew
+from tests.test_dvc_consistency import load_stage_module
+
+TINY_MODEL = dict(
+    frames=4, image_size=SIDE, widths=[4, 8, 8], dynamic_blocks=1, M=1, N=1,
+    spatial_heads=1, spatial_head_dim=8, spatial_mlp_dim=8, temporal_heads=1,
+    temporal_head_dim=8, temporal_mlp_dim=16, snippet_len=2, snippet_stride=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Tiny DFEW shards and a params.yaml shrunk to match."""
+    root = tmp_path_factory.mktemp("e2e")
+    clips = {v: (1 + v % 7, 4 + v % 5) for v in range(1, 31)}
+    make_dfew(root / "DFEW", clips, {v: 1 + v % 2 for v in clips})
+    table = ingest("dfew", root / "DFEW", dfew_frames="clip_224x224", min_frames=1, verify=True)
+    folds = make_folds(table, "official", 5, 0.2, seed=0)
+    spec = S.ShardSpec(short_side=SIDE, quality=95, maxcount=8, max_frames=0)
+    S.write_shards(table, folds, root / "DFEW", root / "shards", spec, workers=1, progress=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["base"]["device"] = "cpu"
+    params["model"].update(TINY_MODEL)
+    params["data"].update(U=2, V=2, size=SIDE, batch_size=8, num_workers=0, shuffle_buffer=8)
+    params["train"].update(epochs=2, lr=0.01, selection="val", eval_every_epoch=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_stage(project, capsys):
+    out = project / "out"
+    train = load_stage_module("stages/train.py")
+    argv = [
+        "--params", str(project / "params.yaml"), "--shards", str(project / "shards"),
+        "--fold", "1", "--checkpoint", str(out / "fold1/last.pt"),
+        "--model", str(out / "fold1/model.pt"),
+        "--live-metrics", str(out / "fold1/live/metrics.json"),
+        "--live-plots", str(out / "fold1/live/plots/metrics"),
+        "--summary", str(out / "fold1/summary.json"),
+    ]  # fmt: skip
+    train.main(argv)
+    assert "epoch 2/2 | loss" in capsys.readouterr().out  # one summary line per epoch
+    summary = json.loads((out / "fold1/summary.json").read_text())
+    assert summary["selection"] == "val" and 1 <= summary["selected_epoch"] <= 2
+    assert "best_on_test_note" in summary and "best_on_test_sf_war" in summary
+    model = load_model_file(out / "fold1/model.pt")
+    assert model["classes"] == list(CLASSES) and model["model_params"]["frames"] == 4
+    assert model["preprocess"]["frames"] == 4
+    assert load_checkpoint(out / "fold1/last.pt")["epoch"] == 2
+    assert (out / "fold1/live/plots/metrics/test/sf_gain_war.tsv").is_file()
+
+    evaluate = load_stage_module("stages/evaluate.py")
+    ev = out / "eval"
+    evaluate.main(
+        [
+            "--params", str(project / "params.yaml"), "--shards", str(project / "shards"),
+            "--fold", "1", "--model", str(out / "fold1/model.pt"),
+            "--metrics", str(ev / "fold1.json"), "--confusion", str(ev / "confusion.json"),
+            "--confusion-sf", str(ev / "confusion_sf.json"),
+            "--confusion-png", str(ev / "confusion.png"),
+            "--predictions", str(ev / "predictions.csv"), "--features", str(ev / "features.npz"),
+        ]
+    )  # fmt: skip
+    metrics = json.loads((ev / "fold1.json").read_text())
+    n_test = 15
+    assert metrics["clips"] == n_test
+    assert all(k in metrics for k in ("war", "uar", "sf_war", "sf_uar", "acc_Happy", "sf_acc_Fear"))
+    rows = list(csv.DictReader((ev / "predictions.csv").open()))
+    assert len(rows) == n_test and [r["key"] for r in rows] == sorted(r["key"] for r in rows)
+    correct = sum(r["label"] == r["pred"] for r in rows)
+    assert metrics["war"] == pytest.approx(correct / n_test, abs=1e-6)
+    conf = json.loads((ev / "confusion_sf.json").read_text())
+    assert len(conf) == n_test and set(conf[0]) == {"actual", "predicted"}
+    assert (ev / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    feats = np.load(ev / "features.npz")
+    assert feats["features"].shape[0] == n_test and len(feats["keys"]) == n_test
+    first = (ev / "fold1.json").read_bytes()
+    evaluate.main(
+        [
+            "--params", str(project / "params.yaml"), "--shards", str(project / "shards"),
+            "--fold", "1", "--model", str(out / "fold1/model.pt"),
+            "--metrics", str(ev / "fold1.json"), "--confusion", str(ev / "c.json"),
+            "--confusion-sf", str(ev / "c2.json"), "--confusion-png", str(ev / "c.png"),
+            "--predictions", str(ev / "p.csv"), "--features", str(ev / "f.npz"),
+        ]
+    )  # fmt: skip
+    assert (ev / "fold1.json").read_bytes() == first  # deterministic metrics file
