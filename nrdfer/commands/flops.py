@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(cost, indent=2))
         return 0
     clip = f"1 x {params.frames} x 3 x {params.image_size} x {params.image_size}"
-    print(f"model            {params.name} (M={params.M}, N={params.N}), one clip {clip}")
+    layers = f" (M={params.M}, N={params.N})" if params.name == "nrdfernet" else ""
+    print(f"model            {params.name}{layers}, one clip {clip}")
     print(f"parameters       {cost['params']:,} ({cost['params'] / 1e6:.2f} M)")
     print(f"GMACs (true)     {cost['gmacs']:.3f}")
     print(f"GMACs (paper)    {cost['gmacs_paper']:.3f}  (thop convention, paper Tables 3-5)")

@@ -101,7 +101,6 @@ def test_eval_is_deterministic_and_batch_independent(small):
     assert torch.allclose(full[1:2], one, atol=1e-5)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_training_steps_lower_the_loss(small, name):
     """Five Adam steps on one generated batch of 4 clips: the loss goes down."""
@@ -129,7 +128,6 @@ def test_training_steps_lower_the_loss(small, name):
     assert losses[-1] < losses[0], losses
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_paper_gmacs(paper_params, name):
     """GMACs of one 16x112x112 clip (thop convention) against the paper's FLOPs column."""
@@ -157,7 +155,7 @@ def test_width_scale_shrinks_channels(small, paper_params):
     full = model_cost(dataclasses.replace(paper_params, name="resnet3d_18"))
     narrow = model_cost(small("resnet3d_18", frames=16, image_size=112))
     assert narrow.params < full.params / 40  # 1/8 width: about 1/64 of the weights
-    assert narrow.macs_paper < full.macs_paper / 40
+    assert narrow.macs_paper < full.macs_paper / 10  # the 3-channel stem shrinks only 8x
 
 
 # ------------------------------------------------------------------------------------------
