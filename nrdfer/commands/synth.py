@@ -37,9 +37,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--clips must be at least 1, got {args.clips}")
     params = load_section(args.params, "synth", args.overrides)
     summary = generate(
-        args.out, params, seed=args.seed, clips=args.clips, layout=args.layout,
+        args.out,
+        params,
+        seed=args.seed,
+        clips=args.clips,
+        layout=args.layout,
         workers=args.workers,
-    )  # fmt: skip
+    )
     for layout, counts in summary.items():
         print(f"{layout}: {counts}")
     print(f"wrote {args.out} (see contact_sheet.png)")

@@ -26,8 +26,16 @@ SPLIT = "EmoLabel_DataSplit"
 def small_params(**changes):
     """The project's synth params, shrunk so a test renders in about a second."""
     p = load_section(ROOT / "params.yaml", "synth")
-    small = dict(dfew_frames=(12, 20), afew_frames=(10, 14), workers=1, sheet_frames=4,
-                 sheet_clips_per_class=1, n1_rate=0.4, n2_rate=0.4, afew_dark_share=0.4)  # fmt: skip
+    small = dict(
+        dfew_frames=(12, 20),
+        afew_frames=(10, 14),
+        workers=1,
+        sheet_frames=4,
+        sheet_clips_per_class=1,
+        n1_rate=0.4,
+        n2_rate=0.4,
+        afew_dark_share=0.4,
+    )
     small.update(changes)
     return replace(p, **small)
 
@@ -235,9 +243,25 @@ def test_cli_requires_params_outside_the_project(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli_main(["synth", "--out", "x", "--seed", "1", "--clips", "2"]) == 2
     assert "--params" in capsys.readouterr().err
-    code = cli_main(["synth", "--out", "x", "--seed", "1", "--clips", "5", "--layout", "dfew",
-                     "--params", str(ROOT / "params.yaml"), "-S", "synth.dfew_frames=[3,4]",
-                     "-S", "synth.workers=1"])  # fmt: skip
+    code = cli_main(
+        [
+            "synth",
+            "--out",
+            "x",
+            "--seed",
+            "1",
+            "--clips",
+            "5",
+            "--layout",
+            "dfew",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "-S",
+            "synth.dfew_frames=[3,4]",
+            "-S",
+            "synth.workers=1",
+        ]
+    )
     assert code == 0 and (tmp_path / "x" / "DFEW" / SPLIT).is_dir()
 
 

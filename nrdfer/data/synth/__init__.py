@@ -73,12 +73,19 @@ def _jobs(
     """Plan all clips: labels, ids, folds/splits. Returns the jobs and the DFEW split plan."""
     rng = np.random.default_rng([seed, 99])  # plan-level randomness (labels, folds, ids)
     common = dict(
-        seed=seed, intensity=params.intensity, head_motion=params.head_motion,
-        n1_rate=params.n1_rate, n1_share=params.n1_share, n2_rate=params.n2_rate,
-        n2_share=params.n2_share, fps=params.fps, crop_size=params.dfew_frame_size,
-        original_size=params.dfew_original_size, frame_name=params.dfew_frame_name,
+        seed=seed,
+        intensity=params.intensity,
+        head_motion=params.head_motion,
+        n1_rate=params.n1_rate,
+        n1_share=params.n1_share,
+        n2_rate=params.n2_rate,
+        n2_share=params.n2_share,
+        fps=params.fps,
+        crop_size=params.dfew_frame_size,
+        original_size=params.dfew_original_size,
+        frame_name=params.dfew_frame_name,
         jpeg_quality=params.jpeg_quality,
-    )  # fmt: skip
+    )
     jobs: list[Job] = []
     plan: dict[str, Any] = {}
     shown = {"dfew": {}, "afew": {}}  # class -> clips picked for the contact sheet
@@ -98,12 +105,22 @@ def _jobs(
         folds = stratified_folds(labels, DFEW_FOLDS, rng)
         plan = {"ids": list(range(1, dfew + 1)), "labels": labels.tolist(), "folds": folds}
         for i, label in enumerate(labels):
-            jobs.append(Job(
-                layout="dfew", index=i, root=str(root / "DFEW"), name=f"{i + 1:05d}",
-                label=int(label), frames=params.dfew_frames, size=params.dfew_scene_size,
-                face_size=params.dfew_face_size, dark_share=0.0, dark_gain=(1.0, 1.0),
-                thumbs=thumbs("dfew", int(label)), **common,
-            ))  # fmt: skip
+            jobs.append(
+                Job(
+                    layout="dfew",
+                    index=i,
+                    root=str(root / "DFEW"),
+                    name=f"{i + 1:05d}",
+                    label=int(label),
+                    frames=params.dfew_frames,
+                    size=params.dfew_scene_size,
+                    face_size=params.dfew_face_size,
+                    dark_share=0.0,
+                    dark_gain=(1.0, 1.0),
+                    thumbs=thumbs("dfew", int(label)),
+                    **common,
+                )
+            )
     if afew:
         labels = rng.permutation(allocate(params.afew_class_counts, afew, "afew_class_counts"))
         ids = rng.permutation(afew_ids(afew, rng))
@@ -115,12 +132,22 @@ def _jobs(
             split[0] = 1 - split[0]
         for i, label in enumerate(labels):
             name = f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}"
-            jobs.append(Job(
-                layout="afew", index=i, root=str(root / "AFEW"), name=name, label=int(label),
-                frames=params.afew_frames, size=params.afew_size, face_size=params.afew_face_size,
-                dark_share=params.afew_dark_share, dark_gain=params.afew_dark_gain,
-                thumbs=thumbs("afew", int(label)), **common,
-            ))  # fmt: skip
+            jobs.append(
+                Job(
+                    layout="afew",
+                    index=i,
+                    root=str(root / "AFEW"),
+                    name=name,
+                    label=int(label),
+                    frames=params.afew_frames,
+                    size=params.afew_size,
+                    face_size=params.afew_face_size,
+                    dark_share=params.afew_dark_share,
+                    dark_gain=params.afew_dark_gain,
+                    thumbs=thumbs("afew", int(label)),
+                    **common,
+                )
+            )
     return jobs, plan
 
 
@@ -187,8 +214,9 @@ def generate(
         jobs, plan = _jobs(tmp, params, seed, dfew, afew)
         results = list(_run(jobs, workers if workers is not None else params.workers, progress))
         if dfew:
-            write_dfew_splits(tmp / "DFEW", plan["ids"], plan["labels"], plan["folds"],
-                              params.dfew_split_spelling)  # fmt: skip
+            write_dfew_splits(
+                tmp / "DFEW", plan["ids"], plan["labels"], plan["folds"], params.dfew_split_spelling
+            )
         rows = [
             (r["meta"]["label"], _caption(r["meta"]), r["thumbs"])
             for r in results

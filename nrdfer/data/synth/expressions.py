@@ -25,10 +25,14 @@ CLASS_ACTIONS: dict[str, Actions] = {
         nose_wrinkle=1.0, asymmetry=1.0, brow_lower=0.5, eye_open=-0.35, lip_corner=-0.3
     ),
     "Fear": Actions(
-        brow_raise=0.6, brow_inner=0.8, eye_open=0.9, mouth_open=0.6, lip_stretch=1.0,
+        brow_raise=0.6,
+        brow_inner=0.8,
+        eye_open=0.9,
+        mouth_open=0.6,
+        lip_stretch=1.0,
         lip_corner=-0.3,
     ),
-}  # fmt: skip
+}
 """Apex action units per class name (FACS prototypes, simplified)."""
 
 assert tuple(CLASS_ACTIONS) == tuple(sorted(CLASS_ACTIONS, key=CLASSES.index))

@@ -280,8 +280,9 @@ def draw_person(
     else:
         bulk = 0.14 if ident.hair_style == "curly" else 0.05
         cap = ellipse(0.0, -0.12, a + 0.05 + bulk, 0.98 + bulk, a0=180, a1=360, n=40)
-        fringe = np.array([[a * 0.98, -0.25], [a * 0.55, -0.52], [0.0, -0.6], [-a * 0.6, -0.5],
-                           [-a * 0.98, -0.2]])  # fmt: skip
+        fringe = np.array(
+            [[a * 0.98, -0.25], [a * 0.55, -0.52], [0.0, -0.6], [-a * 0.6, -0.5], [-a * 0.98, -0.2]]
+        )
         pen.fill(np.concatenate([cap, fringe]), ident.hair)
         if ident.hair_style == "curly":
             for k in range(9):
@@ -297,10 +298,17 @@ def draw_person(
     _draw_mouth(pen, ident, act)
     if ident.glasses:
         for side in (-1, 1):
-            pen.line(ellipse(side * ident.eye_spacing, -0.14, 0.17, 0.12, n=24), (30, 30, 30),
-                     0.025, closed=True)  # fmt: skip
-        pen.line(np.array([[-ident.eye_spacing + 0.17, -0.16], [ident.eye_spacing - 0.17, -0.16]]),
-                 (30, 30, 30), 0.025)  # fmt: skip
+            pen.line(
+                ellipse(side * ident.eye_spacing, -0.14, 0.17, 0.12, n=24),
+                (30, 30, 30),
+                0.025,
+                closed=True,
+            )
+        pen.line(
+            np.array([[-ident.eye_spacing + 0.17, -0.16], [ident.eye_spacing - 0.17, -0.16]]),
+            (30, 30, 30),
+            0.025,
+        )
     return face_box(center, size, angle, a)
 
 
@@ -325,8 +333,11 @@ def _draw_brows(pen: _Pen, ident: Identity, act: Actions) -> None:
         pen.fill(poly, _shade(ident.hair, 0.8))
     if act.brow_lower > 0.3:  # frown lines between the brows
         for dx in (-0.04, 0.04):
-            pen.line(np.array([[dx, -0.32], [dx * 0.6, -0.22]]), _shade(ident.skin, 0.7),
-                     0.012 * act.brow_lower)  # fmt: skip
+            pen.line(
+                np.array([[dx, -0.32], [dx * 0.6, -0.22]]),
+                _shade(ident.skin, 0.7),
+                0.012 * act.brow_lower,
+            )
 
 
 def _draw_eyes(pen: _Pen, ident: Identity, act: Actions, gaze: tuple[float, float]) -> None:
@@ -376,8 +387,11 @@ def _draw_nose(pen: _Pen, ident: Identity, act: Actions) -> None:
     if wr > 0.15:  # wrinkles across the bridge
         for k in range(3):
             yy = -0.02 + 0.05 * k
-            pen.line(np.array([[-0.08, yy], [0.0, yy - 0.02], [0.08, yy]]),
-                     _shade(ident.skin, 0.65), 0.012 * wr)  # fmt: skip
+            pen.line(
+                np.array([[-0.08, yy], [0.0, yy - 0.02], [0.08, yy]]),
+                _shade(ident.skin, 0.65),
+                0.012 * wr,
+            )
 
 
 def _draw_mouth(pen: _Pen, ident: Identity, act: Actions) -> None:
@@ -407,18 +421,25 @@ def _draw_mouth(pen: _Pen, ident: Identity, act: Actions) -> None:
     top_out = top_in - up_lip * (0.4 + 0.6 * shape)
     bot_out = bot_in + lo_lip * (0.4 + 0.6 * shape)
     lip_dark = _shade(ident.lip, 0.85)
-    pen.fill(np.stack([np.concatenate([x, x[::-1]]), np.concatenate([top_out, bot_out[::-1]])], 1),
-             ident.lip)  # fmt: skip
+    pen.fill(
+        np.stack([np.concatenate([x, x[::-1]]), np.concatenate([top_out, bot_out[::-1]])], 1),
+        ident.lip,
+    )
     if open_ > 0.05 or corner > 0.5:
         inner = np.stack([np.concatenate([x, x[::-1]]), np.concatenate([top_in, bot_in[::-1]])], 1)
         pen.fill(inner, (60, 20, 25))
         if corner > 0.3:  # a smile shows the upper teeth
             teeth_h = np.minimum(bot_in - top_in, 0.05 + 0.03 * corner) * shape
-            teeth = np.stack([np.concatenate([x, x[::-1]]),
-                              np.concatenate([top_in, (top_in + teeth_h)[::-1]])], 1)  # fmt: skip
+            teeth = np.stack(
+                [np.concatenate([x, x[::-1]]), np.concatenate([top_in, (top_in + teeth_h)[::-1]])],
+                1,
+            )
             pen.fill(teeth, (238, 234, 222))
-    pen.line(np.stack([x, (top_in + bot_in) / 2 * (open_ < 0.05) + top_in * (open_ >= 0.05)], 1),
-             lip_dark, 0.015)  # fmt: skip
+    pen.line(
+        np.stack([x, (top_in + bot_in) / 2 * (open_ < 0.05) + top_in * (open_ >= 0.05)], 1),
+        lip_dark,
+        0.015,
+    )
     if corner > 0.3:  # nasolabial folds of a smile
         for side in (-1, 1):
             pen.line(

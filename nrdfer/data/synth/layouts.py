@@ -140,8 +140,9 @@ def crop_faces(frames: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - _CROP_LIFT * bh
         k = side / src
         m = np.array([[k, 0, side / 2 - k * cx], [0, k, side / 2 - k * cy]])
-        out[f] = cv2.warpAffine(frame, m, (side, side), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        out[f] = cv2.warpAffine(
+            frame, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
     return out
 
 
@@ -203,8 +204,13 @@ def render_job(job: Job) -> dict[str, Any]:
             if not ok:
                 raise OSError(f"could not encode frame {f + 1} of DFEW clip {job.name}")
             (folder / name).write_bytes(buf.tobytes())
-        write_video(root / "Clip" / "original" / f"{job.name}.mp4", clip.frames, job.fps,
-                    "libx264", job.original_size)  # fmt: skip
+        write_video(
+            root / "Clip" / "original" / f"{job.name}.mp4",
+            clip.frames,
+            job.fps,
+            "libx264",
+            job.original_size,
+        )
         meta["video_name"] = int(job.name)
         shown = crops
     else:
@@ -215,12 +221,16 @@ def render_job(job: Job) -> dict[str, Any]:
         meta["face_visible"] = clip.visible.tolist()
         meta["mean_luma"] = round(float(clip.frames.mean()), 2)
         shown = clip.frames
-    return {"layout": job.layout, "meta": meta,
-            "thumbs": _thumbs(shown, job.thumbs) if job.thumbs else None}  # fmt: skip
+    return {
+        "layout": job.layout,
+        "meta": meta,
+        "thumbs": _thumbs(shown, job.thumbs) if job.thumbs else None,
+    }
 
 
-def write_dfew_splits(root: Path, ids: Sequence[int], labels: Sequence[int], folds: np.ndarray,
-                      spelling: str) -> None:  # fmt: skip
+def write_dfew_splits(
+    root: Path, ids: Sequence[int], labels: Sequence[int], folds: np.ndarray, spelling: str
+) -> None:
     """Write ``EmoLabel_DataSplit/{train,test}(single-labeled)/set_{1..5}.csv``.
 
     Test set k holds the clips of fold k; train set k all the others (DFEW's protocol).

@@ -190,11 +190,19 @@ def render_clip(
             img = np.ascontiguousarray(bg[-h:, :w][:, ::-1])  # the camera looks elsewhere
         elif f in n1 and other is not None:
             o_ident, o_pose, o_act, _ = other
-            draw_person(img, o_ident, o_act, (o_pose.cx[f], o_pose.cy[f]), o_pose.size[f],
-                        o_pose.angle[f])  # fmt: skip
+            draw_person(
+                img, o_ident, o_act, (o_pose.cx[f], o_pose.cy[f]), o_pose.size[f], o_pose.angle[f]
+            )
         else:
-            draw_person(img, ident, acts[f], (pose.cx[f], pose.cy[f]), pose.size[f],
-                        pose.angle[f], tuple(gaze[f]))  # fmt: skip
+            draw_person(
+                img,
+                ident,
+                acts[f],
+                (pose.cx[f], pose.cy[f]),
+                pose.size[f],
+                pose.angle[f],
+                tuple(gaze[f]),
+            )
             if f in n1:  # occlusion
                 draw_occluder(img, boxes[f], rng, ident.skin)
         visible[f] = f not in n1

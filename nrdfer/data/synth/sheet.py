@@ -28,14 +28,18 @@ def contact_sheet(rows: Sequence[tuple[int, str, np.ndarray]], path: Path) -> No
         tiles = [cv2.resize(f, (w, _ROW_HEIGHT), interpolation=cv2.INTER_AREA) for f in frames]
         strip = np.concatenate(tiles, axis=1)  # (row, K * w, 3)
         head = np.full((_ROW_HEIGHT, _LABEL_WIDTH, 3), 255, np.uint8)
-        cv2.putText(head, CLASSES[label], (6, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2,
-                    cv2.LINE_AA)  # fmt: skip
-        cv2.putText(head, caption, (6, 66), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (90, 90, 90), 1,
-                    cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            head, CLASSES[label], (6, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA
+        )
+        cv2.putText(
+            head, caption, (6, 66), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (90, 90, 90), 1, cv2.LINE_AA
+        )
         lines.append(np.concatenate([head, strip], axis=1))
     width = max(line.shape[1] for line in lines)
-    lines = [np.pad(line, ((0, 2), (0, width - line.shape[1]), (0, 0)), constant_values=255)
-             for line in lines]  # fmt: skip
+    lines = [
+        np.pad(line, ((0, 2), (0, width - line.shape[1]), (0, 0)), constant_values=255)
+        for line in lines
+    ]
     sheet = np.concatenate(lines, axis=0)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
