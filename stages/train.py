@@ -2,7 +2,9 @@
 
 Single process: ``python stages/train.py ...`` (what dvc.yaml runs). Several GPUs or nodes:
 ``torchrun --nproc_per_node=N stages/train.py ...`` with the same arguments (docs/engine.md).
-The params section is ``--section`` (``train`` for DFEW, ``train_afew`` for AFEW fine-tuning).
+The training section is the last of ``PARAMS`` (``train`` for DFEW; ``train_afew.py`` passes
+its own list ending in ``train_afew``). ``detect_align`` (and ``enhance`` for AFEW) go into the
+model file so that ``nrdfer predict`` prepares a raw video like the training data.
 """
 
 from __future__ import annotations

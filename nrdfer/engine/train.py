@@ -280,6 +280,8 @@ def fit(
             with autocast(device, precision):
                 out = net(x)
             loss = F.cross_entropy(out.logits_seq.float(), y)
+            if hasattr(unwrap(base), "extra_loss"):  # center / EC-STFL baselines
+                loss = loss + unwrap(base).extra_loss(out, y)
             if not torch.isfinite(loss):
                 kept = (
                     f"the last good checkpoint {checkpoint_path} (after epoch {epoch}) is kept"

@@ -103,12 +103,13 @@ def test_eval_is_deterministic_and_batch_independent(small):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_training_steps_lower_the_loss(small, name):
-    """Five Adam steps on one generated batch of 4 clips: the loss goes down."""
+    """Six Adam steps on one generated batch of 4 class-coloured clips: the loss drops >10 %."""
     p = small(name, num_classes=3)
     torch.manual_seed(0)
     model = build_model(p).train()
-    x = clips(p, 4, seed=1)
     y = torch.tensor([0, 1, 2, 1])
+    colour = torch.eye(3)[y][:, None, :, None, None]  # (4, 1, 3, 1, 1): class -> RGB channel
+    x = 0.5 * clips(p, 4, seed=1) + 0.5 * colour
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def loss_of(out: ModelOutput) -> torch.Tensor:
@@ -125,7 +126,7 @@ def test_training_steps_lower_the_loss(small, name):
         loss.backward()
         optimizer.step()
     assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < losses[0], losses
+    assert losses[-1] < 0.9 * losses[0], losses
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -202,3 +203,32 @@ def test_aux_loss_model_weights_the_feature_loss(small):
     assert torch.allclose(model.extra_loss(out, y), expected)
     center = build_model(small("resnet3d_18_center"))
     assert "aux_loss.centers" in dict(center.named_parameters())
+
+
+def test_engine_adds_the_extra_loss(small, tmp_path):
+    """``nrdfer.engine.train.fit`` calls ``model.extra_loss``: the centre-loss centres move."""
+    from nrdfer.engine.train import fit
+    from nrdfer.labels import CLASSES
+    from tests.engine.tiny_engine import BatchSource, make_clips, train_params
+
+    torch.manual_seed(0)
+    model = build_model(small("resnet3d_18_center", num_classes=len(CLASSES)))
+    calls = []
+    original = model.extra_loss
+    model.extra_loss = lambda out, y: calls.append(len(y)) or original(out, y)
+    before = model.aux_loss.centers.detach().clone()
+    data = make_clips(n=8, frames=16, size=32)
+    params = train_params(epochs=1, weight_decay=0.0)
+    fit(
+        model,
+        BatchSource(data, batch_size=4),
+        params,
+        seed=0,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "ckpt.pt",
+        run_identity={"train": params.__dict__},
+        classes=CLASSES,
+        progress=False,
+    )
+    assert calls == [4, 4]
+    assert not torch.allclose(model.aux_loss.centers.detach(), before)

@@ -1,0 +1,122 @@
+"""``nrdfer predict VIDEO... --checkpoint CKPT``: the expression in any video.
+
+Decodes each video, detects, tracks and aligns the face, enhances dark frames when the model
+file says its training data was enhanced, samples frames with the test protocol and runs the
+model with its snippet-based filter (docs/predict.md). Everything comes from the model file: no
+params.yaml is read. A video that fails (unreadable, no face) is reported on stderr and the
+others still run; the exit status is then 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nrdfer.errors import UserError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video file(s)")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model file (model.pt)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="write the paper's Fig. 5 for the video (several videos: PNG's stem + '-' + the "
+        "video's stem)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="a video longer than this also gets one result per window (timeline); 0 = off "
+        "(default: 5)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="clips per model call (default: 8)"
+    )
+
+
+def plot_paths(plot: str, videos: list[str]) -> list[Path]:
+    """One plot path per video: ``plot`` itself for one video, else ``<stem>-<video stem>``."""
+    base = Path(plot)
+    if len(videos) == 1:
+        return [base]
+    paths: list[Path] = []
+    for video in videos:
+        candidate = base.with_name(f"{base.stem}-{Path(video).stem}{base.suffix or '.png'}")
+        n = 2
+        while candidate in paths:
+            candidate = base.with_name(f"{base.stem}-{Path(video).stem}-{n}{base.suffix or '.png'}")
+            n += 1
+        paths.append(candidate)
+    return paths
+
+
+def _text(result) -> str:
+    def probs(d: dict[str, float]) -> str:
+        return "  ".join(f"{c} {p:.3f}" for c, p in d.items())
+
+    clip = result.clip
+    lines = [
+        f"{result.path}: {clip.label}"
+        + (f" (filter fired; {clip.label_seq} before it)" if clip.filter_fired else ""),
+        f"  {result.frames} frames, {result.duration:.2f} s, face detected in "
+        f"{result.detected_frames}, enhanced crops {result.enhanced_frames}",
+        f"  after filter:  {probs(clip.probs)}",
+        f"  before filter: {probs(clip.probs_seq)}",
+    ]
+    if clip.attention is not None:
+        att = ", ".join(
+            f"{f}:{'-' if w is None else f'{w:.3f}'}"
+            for f, w in zip(clip.frames, clip.attention, strict=True)
+        )
+        lines.append(f"  attention (frame:weight): {att}")
+    for w in result.windows:
+        fired = " (filter fired)" if w.filter_fired else ""
+        lines.append(f"  {w.start:7.2f}-{w.end:7.2f} s: {w.label} {w.probs[w.label]:.3f}{fired}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nrdfer.engine.device import resolve_device
+    from nrdfer.predict.loading import load_model_for_inference
+    from nrdfer.predict.predictor import Predictor, predict_video
+
+    if args.window < 0:
+        raise UserError(f"--window must be >= 0 seconds, got {args.window}")
+    loaded = load_model_for_inference(args.checkpoint, resolve_device(args.device))
+    predictor = Predictor(loaded, batch_size=args.batch_size)
+    plots = plot_paths(args.plot, args.videos) if args.plot else [None] * len(args.videos)
+    results, errors = [], []
+    for video, plot in zip(args.videos, plots, strict=True):
+        try:
+            result = predict_video(video, predictor, window=args.window)
+        except UserError as exc:
+            errors.append({"path": video, "error": str(exc)})
+            print(f"nrdfer predict: error: {exc}", file=sys.stderr)
+            continue
+        entry = result.to_dict()
+        if plot is not None:
+            from nrdfer.predict.plot import plot_prediction
+
+            plot_prediction(result, plot)
+            entry["plot"] = str(plot)
+        results.append(entry)
+        if not args.json:
+            print(_text(result) + (f"\n  plot: {plot}" if plot is not None else ""))
+    if args.json:
+        payload = {
+            "checkpoint": str(args.checkpoint),
+            "classes": list(loaded.classes),
+            "results": results,
+            "errors": errors,
+        }
+        print(json.dumps(payload, indent=2))
+    return 2 if errors else 0

@@ -1,0 +1,392 @@
+"""Classify the facial expression in any video with a trained model file.
+
+The steps are those of the pipeline that made the training data, run on one video:
+
+1. decode (PyAV, every ``detect_align.frame_stride``-th frame) and detect faces in every frame
+   (the same RetinaFace backend as the ``detect_align`` stage);
+2. track one face through the video and align it (``nrdfer.preprocess.track``: the same
+   tracking and 5-point alignment, frames without a detection take the nearest detected
+   frame's transform);
+3. enhance dark face crops when the model's training data was enhanced (``enhance`` section);
+4. sample T = U·V frames with the test protocol (paper §3.2, ``nrdfer.data.sampling``) from
+   the whole video and, for a video longer than one window, from each window of the timeline;
+5. resize to the model's input side, run the model and its snippet-based filter (Eq. 7).
+
+Only the sampled frames are warped; decoding runs twice in a stream (detection needs every
+frame, warping only the sampled ones), so memory stays small for long 720p videos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from nrdfer.data.sampling import sample_indices
+from nrdfer.data.transforms import resize_clip
+from nrdfer.errors import UserError
+from nrdfer.predict.decode import VideoStream, window_bounds
+from nrdfer.predict.loading import LoadedModel
+from nrdfer.preprocess.align import similarity_transform, warp
+from nrdfer.preprocess.enhance import build_enhancer, enhance_dark_frames
+from nrdfer.preprocess.faces import Face, build_detector
+from nrdfer.preprocess.track import nearest_detected, track_faces
+
+__all__ = ["ClipResult", "Predictor", "VideoResult", "predict_video"]
+
+PIXEL_MAX = 255.0
+"""uint8 frames are divided by this: the model takes values in [0, 1]."""
+
+
+@dataclass
+class ClipResult:
+    """The model's answer for one sampled clip (the whole video, or one window).
+
+    Attributes:
+        start: first second covered.
+        end: last second covered.
+        frames: video frame numbers (0-based) of the T sampled frames.
+        times: their presentation times in seconds.
+        label: predicted class after the snippet-based filter.
+        probs: class probabilities after the filter (softmax of ``logits``).
+        probs_seq: class probabilities before the filter (softmax of ``logits_seq``).
+        filter_fired: whether Eq. 7 suppressed the neutral class.
+        attention: per sampled frame, the class token's attention to that frame's token (rollout,
+            paper Fig. 5); None for a frame without a token (NR-DFERNet fuses frames t and t+1
+            into token t, so the last frame has none), or None for models without attention.
+    """
+
+    start: float
+    end: float
+    frames: list[int]
+    times: list[float]
+    label: str
+    probs: dict[str, float]
+    probs_seq: dict[str, float]
+    filter_fired: bool
+    attention: list[float | None] | None
+
+    @property
+    def label_seq(self) -> str:
+        """The class predicted before the filter."""
+        return max(self.probs_seq, key=self.probs_seq.__getitem__)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        weights = self.attention or [None] * len(self.frames)
+        return {
+            "start": self.start,
+            "end": self.end,
+            "label": self.label,
+            "label_before_filter": self.label_seq,
+            "filter_fired": self.filter_fired,
+            "probs": self.probs,
+            "probs_before_filter": self.probs_seq,
+            "sampled_frames": [
+                {"frame": f, "time": t, "attention": w}
+                for f, t, w in zip(self.frames, self.times, weights, strict=True)
+            ],
+        }
+
+
+@dataclass
+class VideoResult:
+    """Everything ``nrdfer predict`` reports for one video.
+
+    Attributes:
+        path: the video file.
+        classes: class names in output order.
+        fps: frame rate of the container.
+        duration: seconds covered by the kept frames.
+        frames: frames kept (after ``detect_align.frame_stride``).
+        detected_frames: kept frames in which the tracked face was detected.
+        enhanced_frames: sampled face crops that were low-light enhanced.
+        clip: the whole video as one test-protocol clip.
+        windows: the timeline (one result per window); empty for a video within one window.
+        timings: seconds spent in ``decode``, ``detect_align`` (detection, tracking, alignment,
+            enhancement, resizing) and ``model``.
+        crops: uint8 (T, S, S, 3) aligned face crops of ``clip`` (for the plot; not in JSON).
+    """
+
+    path: str
+    classes: list[str]
+    fps: float
+    duration: float
+    frames: int
+    detected_frames: int
+    enhanced_frames: int
+    clip: ClipResult
+    windows: list[ClipResult]
+    timings: dict[str, float]
+    crops: np.ndarray = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """The video's class (whole video, after the filter)."""
+        return self.clip.label
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (without the crops)."""
+        clip = self.clip.to_dict()
+        return {
+            "path": self.path,
+            "label": clip.pop("label"),
+            "label_before_filter": clip.pop("label_before_filter"),
+            "filter_fired": clip.pop("filter_fired"),
+            "probs": clip.pop("probs"),
+            "probs_before_filter": clip.pop("probs_before_filter"),
+            "sampled_frames": clip.pop("sampled_frames"),
+            "classes": self.classes,
+            "fps": self.fps,
+            "duration": self.duration,
+            "frames": self.frames,
+            "detected_frames": self.detected_frames,
+            "enhanced_frames": self.enhanced_frames,
+            "windows": [w.to_dict() for w in self.windows],
+            "timings": self.timings,
+        }
+
+
+class _Timer:
+    """Accumulates wall-clock seconds per named step."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.seconds = dict.fromkeys(names, 0.0)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+
+
+def _timed(frames: Iterator[Any], timer: _Timer, name: str) -> Iterator[Any]:
+    """Re-yield ``frames``, counting the time spent producing each item under ``name``."""
+    while True:
+        with timer(name):
+            item = next(frames, None)
+        if item is None:
+            return
+        yield item
+
+
+class Predictor:
+    """A loaded model with its face detector and enhancer, reused across videos.
+
+    Args:
+        loaded: the model file's model and input settings.
+        batch_size: clips per model call (the whole video plus its windows).
+    """
+
+    def __init__(self, loaded: LoadedModel, batch_size: int = 8) -> None:
+        self.loaded = loaded
+        self.batch_size = max(1, batch_size)
+        p = loaded.spec.detect_align
+        self.detector = build_detector(
+            p.backend,
+            score_threshold=p.score_threshold,
+            nms_threshold=p.nms_threshold,
+            batch_size=p.batch_size,
+            max_side=p.max_side,
+            resnet50_weights=p.resnet50_weights,
+            device=str(loaded.device),
+        )
+        e = loaded.spec.enhance
+        self.enhancer = (
+            None
+            if e is None
+            else build_enhancer(
+                e.method,
+                gamma=e.gamma,
+                clahe_clip=e.clahe_clip,
+                clahe_grid=e.clahe_grid,
+                enlightengan_weights=e.enlightengan_weights,
+                zerodce_weights=e.zerodce_weights,
+                batch_size=e.batch_size,
+                device=loaded.device,
+            )
+        )
+
+    @torch.inference_mode()
+    def classify(self, clips: np.ndarray) -> dict[str, np.ndarray | None]:
+        """Run the model on uint8 clips (N, T, 3, S, S) in batches.
+
+        Returns:
+            ``probs`` and ``probs_seq`` (N, K), ``fired`` (N,) and ``attention`` (N, T') or None.
+        """
+        model, device = self.loaded.model, self.loaded.device
+        parts: dict[str, list[np.ndarray]] = {"probs": [], "probs_seq": [], "fired": []}
+        attention: list[np.ndarray] = []
+        for start in range(0, len(clips), self.batch_size):
+            batch = torch.from_numpy(clips[start : start + self.batch_size]).to(device)
+            out = model(batch.float() / PIXEL_MAX)  # (B, T, 3, S, S) in [0, 1]
+            parts["probs"].append(out.logits.float().softmax(-1).cpu().numpy())
+            parts["probs_seq"].append(out.logits_seq.float().softmax(-1).cpu().numpy())
+            parts["fired"].append(out.filter_fired.cpu().numpy())
+            if out.attention is not None:
+                attention.append(out.attention.float().cpu().numpy())
+        result: dict[str, np.ndarray | None] = {k: np.concatenate(v) for k, v in parts.items()}
+        result["attention"] = np.concatenate(attention) if attention else None
+        return result
+
+
+def _same_size(rgb: np.ndarray, first: np.ndarray | None) -> np.ndarray:
+    """A frame resized to the first frame's size after a mid-stream resolution change."""
+    if first is None or rgb.shape == first.shape:
+        return rgb
+    return cv2.resize(rgb, (first.shape[1], first.shape[0]))
+
+
+def _detect_all(
+    stream: VideoStream, predictor: Predictor, timer: _Timer
+) -> tuple[list[list[Face]], list[float], list[int]]:
+    """First pass: faces in every kept frame, with each frame's time and frame number."""
+    chunk_size = predictor.loaded.spec.detect_align.batch_size
+    per_frame: list[list[Face]] = []
+    times: list[float] = []
+    numbers: list[int] = []
+    chunk: list[np.ndarray] = []
+    first: np.ndarray | None = None
+    for frame in _timed(stream.frames(), timer, "decode"):
+        rgb = _same_size(frame.rgb, first)  # type: ignore[arg-type]
+        first = rgb if first is None else first
+        chunk.append(rgb)
+        times.append(frame.time)
+        numbers.append(frame.index)
+        if len(chunk) >= chunk_size:
+            with timer("detect_align"):
+                per_frame.extend(predictor.detector.detect(np.stack(chunk)))  # (n, H, W, 3)
+            chunk = []
+    if chunk:
+        with timer("detect_align"):
+            per_frame.extend(predictor.detector.detect(np.stack(chunk)))
+    return per_frame, times, numbers
+
+
+def _aligned_crops(
+    stream: VideoStream,
+    wanted: set[int],
+    track: list[Face | None],
+    size: int,
+    timer: _Timer,
+) -> dict[int, np.ndarray]:
+    """Second pass: the aligned crop of every wanted position (gaps use the nearest detection)."""
+    with timer("detect_align"):
+        source = nearest_detected([f is not None for f in track])
+        matrices = {
+            s: similarity_transform(track[s].landmarks_array(), size)  # type: ignore[union-attr]
+            for s in {source[p] for p in wanted}
+        }
+    crops: dict[int, np.ndarray] = {}
+    first: np.ndarray | None = None
+    for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
+        if frame.rgb is None:
+            continue
+        with timer("detect_align"):
+            rgb = _same_size(frame.rgb, first)
+            first = rgb if first is None else first
+            crops[frame.position] = warp(rgb, matrices[source[frame.position]], size)
+    return crops
+
+
+def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -> VideoResult:
+    """Classify the expression of the tracked face in a video (paper §3, test protocol §3.2).
+
+    Args:
+        path: any video PyAV can read.
+        predictor: the loaded model, detector and enhancer.
+        window: timeline window in seconds; a longer video also gets one result per window
+            (<= 0: no timeline).
+
+    Raises:
+        UserError: unreadable video, or no face in any frame.
+    """
+    path = Path(path)
+    spec = predictor.loaded.spec
+    classes = list(predictor.loaded.classes)
+    timer = _Timer(("decode", "detect_align", "model"))
+    stream = VideoStream(path, spec.detect_align.frame_stride)
+
+    per_frame, times, numbers = _detect_all(stream, predictor, timer)
+    n = len(per_frame)
+    with timer("detect_align"):
+        track = track_faces(per_frame)
+    detected = sum(f is not None for f in track)
+    if detected == 0:
+        raise UserError(f"{path}: no face found in any of its {n} frames; nothing to classify")
+
+    # Test-protocol sampling of the whole video and of every window: positions (T,) each.
+    bounds = window_bounds(times, window, stream.frame_time)
+    spans = [(0, n), *bounds]
+    samples = [s + sample_indices(e - s, spec.U, spec.V, train=False) for s, e in spans]
+    wanted = {int(i) for idx in samples for i in idx}
+    crops = _aligned_crops(stream, wanted, track, spec.detect_align.output_size, timer)
+    if set(crops) != wanted:
+        raise UserError(f"{path}: the video decoded differently on the second pass; re-encode it")
+
+    with timer("detect_align"):
+        order = sorted(crops)
+        enhanced = 0
+        if predictor.enhancer is not None and spec.enhance is not None:
+            stack = np.stack([crops[p] for p in order])  # (F, S, S, 3)
+            stack, dark, _ = enhance_dark_frames(
+                stack, predictor.enhancer, spec.enhance.dark_threshold
+            )
+            crops = dict(zip(order, stack, strict=True))
+            enhanced = int(dark.sum())
+        clips = np.stack(
+            [resize_clip([crops[int(i)] for i in idx], spec.size) for idx in samples]
+        )  # (1 + windows, T, 3, size, size)
+    with timer("model"):
+        out = predictor.classify(clips)
+
+    frame_time = stream.frame_time
+    results = []
+    for k, ((s, e), idx) in enumerate(zip(spans, samples, strict=True)):
+        probs, probs_seq = out["probs"][k], out["probs_seq"][k]  # type: ignore[index]
+        attention = None if out["attention"] is None else _per_frame(out["attention"][k], len(idx))
+        results.append(
+            ClipResult(
+                start=times[s],
+                end=times[e - 1] + frame_time,
+                frames=[numbers[int(i)] for i in idx],
+                times=[times[int(i)] for i in idx],
+                label=classes[int(np.argmax(probs))],
+                probs={c: float(p) for c, p in zip(classes, probs, strict=True)},
+                probs_seq={c: float(p) for c, p in zip(classes, probs_seq, strict=True)},
+                filter_fired=bool(out["fired"][k]),  # type: ignore[index]
+                attention=attention,
+            )
+        )
+    return VideoResult(
+        path=str(path),
+        classes=classes,
+        fps=stream.fps,
+        duration=times[-1] - times[0] + frame_time,
+        frames=n,
+        detected_frames=detected,
+        enhanced_frames=enhanced,
+        clip=results[0],
+        windows=results[1:],
+        timings=dict(timer.seconds),
+        crops=np.stack([crops[int(i)] for i in samples[0]]),  # (T, S, S, 3)
+    )
+
+
+def _per_frame(weights: np.ndarray, frames: int) -> list[float | None]:
+    """Token attention (T' <= T) -> one weight per sampled frame; frames past T' get None.
+
+    NR-DFERNet's token t fuses frame t (static branch) with the motion t -> t+1 (Eq. 1-4), so
+    token t is shown on frame t and the last frame has no token.
+    """
+    values: list[float | None] = [float(w) for w in weights[:frames]]
+    return values + [None] * (frames - len(values))
