@@ -79,8 +79,16 @@ def lr_gamma(params: TrainParams) -> float:
     return params.lr_final_factor ** (1.0 / params.epochs)
 
 
-def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.SGD:
-    """SGD with momentum and weight decay (paper §4.2)."""
+def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
+    """SGD with momentum and weight decay (paper §4.2), or AdamW (``optimizer: adamw``, with
+    ``momentum`` as beta1) for short runs such as the demo."""
+    if params.optimizer == "adamw":
+        return torch.optim.AdamW(
+            model.parameters(),
+            lr=params.lr,
+            betas=(params.momentum, 0.999),
+            weight_decay=params.weight_decay,
+        )
     return torch.optim.SGD(
         model.parameters(),
         lr=params.lr,

@@ -97,6 +97,7 @@ class BatchSource:
 def train_params(**overrides) -> TrainParams:
     values = dict(
         epochs=3,
+        optimizer="sgd",
         lr=0.05,
         momentum=0.9,
         weight_decay=1e-4,
