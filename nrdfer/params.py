@@ -113,14 +113,18 @@ class SynthParams:
     """The generated demo data set in DFEW and AFEW layouts (stage ``synth``; docs/demo-data.md)."""
 
     dfew_clips: int  # number of DFEW-layout clips (all single-labeled, split into 5 folds)
-    dfew_class_counts: dict[str, int]  # relative class frequencies (DFEW's counts, disgust softened)
+    # relative class frequencies (DFEW's counts, disgust softened)
+    dfew_class_counts: dict[str, int]
     dfew_frames: tuple[int, int]  # min, max frames per DFEW clip (uniform; clips < 16 frames occur)
-    dfew_scene_size: tuple[int, int]  # width, height of the rendered DFEW scene before face cropping
+    # width, height of the rendered DFEW scene before face cropping
+    dfew_scene_size: tuple[int, int]
     dfew_face_size: tuple[float, float]  # min, max face half-height as a share of the scene height
-    dfew_frame_size: int  # side of the face crops written to Clip/clip_224x224 (224 in the real set)
+    # side of the face crops written to Clip/clip_224x224 (224 in the real set)
+    dfew_frame_size: int
     dfew_original_size: tuple[int, int]  # width, height of Clip/original/<id>.mp4 (H.264)
     dfew_frame_name: str  # frame file name pattern, keys {clip} (int id) and {frame} (1-based)
-    dfew_split_spelling: Literal["hyphen", "underscore"]  # train(single-labeled) or train(single_labeled)
+    # train(single-labeled) or train(single_labeled)
+    dfew_split_spelling: Literal["hyphen", "underscore"]
     afew_clips: int  # number of AFEW-layout clips (Train_AFEW + Val_AFEW)
     afew_val_share: float  # share of AFEW clips in Val_AFEW (per class)
     afew_class_counts: dict[str, int]  # relative class frequencies (AFEW train+val counts)
@@ -174,28 +178,35 @@ class EvaluateParams:
 class IngestParams:
     """DFEW / AFEW tree -> manifest (stage ``ingest``; nrdfer/data/manifest.py, docs/data.md)."""
 
-    dfew_frames: Literal["clip_224x224", "clip_224x224_16f", "original"]  # DFEW frame source under Clip/
-    min_frames: int  # clips with fewer readable frames are left out (status too_short); shorter than T are padded
-    verify_frames: bool  # decode every frame at ingest (exact counts, finds corrupt frames) vs first/last only
+    # DFEW frame source under Clip/
+    dfew_frames: Literal["clip_224x224", "clip_224x224_16f", "original"]
+    # clips with fewer readable frames are left out (status too_short); shorter than T are padded
+    min_frames: int
+    # decode every frame at ingest (exact counts, finds corrupt frames) vs first/last only
+    verify_frames: bool
 
 
 @dataclass(frozen=True)
 class FoldsParams:
     """Fold assignments (stage ``folds``; nrdfer/data/folds.py). Seeded from ``base.seed``."""
 
-    scheme: Literal["auto", "official", "stratified"]  # auto: official splits when the manifest has them
+    # auto: official splits when the manifest has them
+    scheme: Literal["auto", "official", "stratified"]
     k: int  # folds of the stratified scheme (data without official splits)
-    val_fraction: float  # share of each fold's training clips held out (per class) for model selection; 0 = none
+    # share of each fold's training clips held out (per class) for model selection; 0 = none
+    val_fraction: float
 
 
 @dataclass(frozen=True)
 class ShardsParams:
     """WebDataset shards (stage ``shards``; nrdfer/data/shards.py, docs/data.md)."""
 
-    short_side: int  # stored frames are shrunk to this short side, never enlarged (room for the 90-100 % crop)
+    # stored frames are shrunk to this short side, never enlarged (room for the 90-100 % crop)
+    short_side: int
     quality: int  # JPEG quality of the stored frames (0-100)
     maxcount: int  # clips per tar shard
-    max_frames: int  # keep at most this many frames per clip, evenly spaced; 0 = all (exact paper sampling)
+    # keep at most this many frames per clip, evenly spaced; 0 = all (exact paper sampling)
+    max_frames: int
     workers: int  # parallel worker processes over shards (1 = in-process)
 
 
@@ -215,7 +226,8 @@ class DataParams:
     num_workers: int  # DataLoader worker processes
     shuffle_buffer: int  # training shuffle buffer, clips per worker
     balanced: bool  # class-balanced oversampling of the training set (the paper's NR-DFERNet*)
-    resampled: bool  # train reader draws shards with replacement, equal batches per rank (use for DDP)
+    # train reader draws shards with replacement, equal batches per rank (use for DDP)
+    resampled: bool
 
 
 SECTIONS: dict[str, type] = {
