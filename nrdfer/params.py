@@ -230,6 +230,47 @@ class DataParams:
     resampled: bool
 
 
+@dataclass(frozen=True)
+class SourceParams:
+    """Where the data come from. Used only by dvc.yaml (``${source.dfew_root}``), so DVC tracks
+    them; the default is the generated demo set. Point them at your licensed copies to run the
+    paper (README: "From the demo to the paper")."""
+
+    dfew_root: str  # DFEW tree (Clip/, EmoLabel_DataSplit/); demo: data/raw/demo/DFEW
+    afew_root: str  # AFEW tree (Train_AFEW/, Val_AFEW/ of .avi); demo: data/raw/demo/AFEW
+
+
+@dataclass(frozen=True)
+class AblationParams:
+    """The paper's ablation grids, run as DVC ``matrix`` stages (Tables 1-3)."""
+
+    folds: tuple[int, ...]  # DFEW folds each ablation trains on (paper: 1-5; demo: fold 1)
+    dsf: tuple[bool, ...]  # Table 1: dynamic-static fusion on/off (SF on/off is evaluated for each)
+    dct: tuple[bool, ...]  # Table 1: dynamic class token on/off
+    snippet_len: tuple[int, ...]  # Table 2: snippet widths L (evaluation only, no re-training)
+    snippet_stride: tuple[int, ...]  # Table 2: snippet strides S
+    M: tuple[int, ...]  # Table 3: spatial transformer layers
+    N: tuple[int, ...]  # Table 3: temporal transformer layers
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    """Baselines trained in the same harness for Tables 4 and 5 (nrdfer/models/baselines)."""
+
+    models: tuple[str, ...]  # registered baseline names (nrdfer flops --model NAME); [] = none
+    folds: tuple[int, ...]  # DFEW folds the baselines train on (paper: 1-5)
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """Paper tables and figures (nrdfer/report)."""
+
+    fig4_fold: int  # fold whose per-epoch test curves make Fig. 4 (paper: fd5)
+    fig5_clips: int  # test clips shown in Fig. 5 (attention with and without DCT)
+    tsne_perplexity: float  # t-SNE perplexity of Fig. 6
+    tsne_max_points: int  # at most this many clips per t-SNE panel (evenly subsampled)
+
+
 SECTIONS: dict[str, type] = {
     "base": BaseParams,
     "ingest": IngestParams,
@@ -243,8 +284,12 @@ SECTIONS: dict[str, type] = {
     "train_afew": TrainParams,
     "evaluate": EvaluateParams,
     "synth": SynthParams,
+    "source": SourceParams,
+    "ablation": AblationParams,
+    "compare": CompareParams,
+    "report": ReportParams,
 }
-"""Section name in params.yaml -> dataclass. Other modules of this file register theirs below."""
+"""Section name in params.yaml -> dataclass."""
 
 
 T = TypeVar("T")

@@ -21,6 +21,14 @@ from nrdfer.params import load_params
 def stage_parser(doc: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (DVC's default)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a loaded parameter (dvc.yaml matrix stages pass their grid values this way)",
+    )
     parser._nrdfer_roles = {}  # type: ignore[attr-defined]  # dest -> "in" | "out"
     return parser
 
@@ -41,7 +49,11 @@ def add_output(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> Non
 
 
 def load(args: argparse.Namespace, sections: Sequence[str]) -> dict[str, Any]:
-    return load_params(args.params, sections)
+    """Load ``sections`` of ``--params`` with the ``--set`` overrides applied."""
+    outside = [o for o in args.overrides if o.split(".", 1)[0] not in sections]
+    if outside:
+        raise UserError(f"--set {outside[0]}: this stage loads only {', '.join(sections)}")
+    return load_params(args.params, sections, args.overrides)
 
 
 def run(main: Callable[[Sequence[str] | None], None]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.data.manifest import ingest, summarize, write_manifest
+from nrdfer.data.manifest import describe_left_out, ingest, summarize, write_manifest
 
 PARAMS = ("ingest", "data")
 
@@ -36,6 +36,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     write_manifest(table, args.out)
     print(f"ingest {args.kind}: {summarize(table, pad_to=data.U * data.V)}")
+    left_out = describe_left_out(table)
+    if left_out:
+        print(
+            f"ingest {args.kind}: clips left out (the others are used; fix or remove these and "
+            f"re-run to include them; all listed with status and detail in {args.out}):",
+            *left_out,
+            sep="\n",
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ a per-clip predictions CSV and the pooled features (npz) for the t-SNE of Fig. 6
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,9 +193,14 @@ def plot_confusion_png(path: str | Path, pred: Predictions, classes: Sequence[st
     plt.close(fig)
 
 
-def save_features(path: str | Path, pred: Predictions) -> None:
-    """Keys, labels, predictions, pooled features and attention (if any) as a compressed npz."""
+def save_features(
+    path: str | Path, pred: Predictions, meta: Mapping[str, Any] | None = None
+) -> None:
+    """Keys, labels, predictions, pooled features and attention (if any) as a compressed npz;
+    ``meta`` (the run's settings, e.g. fold and model switches) is stored as a JSON string
+    under ``meta`` so a report can group files by content."""
     arrays: dict[str, np.ndarray] = {
+        "meta": np.asarray(json.dumps(dict(meta or {}), sort_keys=True)),
         "keys": np.asarray(pred.keys, dtype=str),
         "labels": pred.labels,
         "pred": pred.pred_seq,

@@ -6,6 +6,8 @@ The stage scripts pass every path; these functions wire the shard readers
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,13 @@ from nrdfer.params import (
     from_dict,
     to_dict,
 )
+
+DECISION_KEYS = frozenset({"sf", "snippet_len", "snippet_stride", "mu1", "mu2"})
+"""Model params that only the decision stage (snippet-based filter, paper Eq. 6-7) reads."""
+
+
+REPORTED_MODEL_KEYS = ("name", "dsf", "dct", "sf", "M", "N", "snippet_len", "snippet_stride")
+"""Model settings copied into every metrics file, so tables group runs by their content."""
 
 
 def preprocess_spec(
@@ -91,7 +100,7 @@ class TrainOutputs:
 
     checkpoint: Path  # resumable training state, rewritten every epoch (persist: true)
     model: Path  # the selected model file
-    live_dir: Path  # dvclive directory (metrics.json + plots/metrics)
+    live_dir: Path | None  # dvclive directory (metrics.json + plots/metrics); None = no curves
     summary: Path  # flat metrics: selection and the labelled best-on-test numbers
 
 
@@ -219,11 +228,11 @@ class EvalOutputs:
     """Where the evaluate stage writes (all from dvc.yaml)."""
 
     metrics: Path  # flat metrics JSON, with and without the snippet-based filter
-    confusion: Path  # dvc plots confusion records, without the filter
-    confusion_sf: Path  # dvc plots confusion records, with the filter
-    confusion_png: Path  # both row-normalised matrices as a PNG
-    predictions: Path  # per-clip CSV
-    features: Path  # npz: keys, labels, predictions (+ features and attention if asked)
+    confusion: Path | None = None  # dvc plots confusion records, without the filter
+    confusion_sf: Path | None = None  # dvc plots confusion records, with the filter
+    confusion_png: Path | None = None  # both row-normalised matrices as a PNG
+    predictions: Path | None = None  # per-clip CSV
+    features: Path | None = None  # npz: keys, labels, predictions (+ features, attention)
 
 
 def evaluate_fold(
@@ -237,10 +246,24 @@ def evaluate_fold(
     outputs: EvalOutputs,
     split: str = "test",
     progress: bool = True,
+    decision: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a model file on a fold's ``test`` (or ``val``) split and write every output."""
+    """Evaluate a model file on a fold's ``test`` (or ``val``) split and write every output.
+
+    ``decision`` overrides settings of the snippet-based filter (keys of
+    :data:`DECISION_KEYS`), which act at evaluation only and change no weight: Table 2's
+    L x S grid evaluates one trained model with several snippet widths and strides.
+    """
     state = load_model_file(model_file)
     model_params = from_dict(ModelParams, state["model_params"], source=str(model_file))
+    if decision:
+        unknown = sorted(set(decision) - DECISION_KEYS)
+        if unknown:
+            raise UserError(
+                f"cannot change model.{unknown[0]} at evaluation: only the snippet filter's "
+                f"settings ({', '.join(sorted(DECISION_KEYS))}) can; re-train for the others"
+            )
+        model_params = dataclasses.replace(model_params, **decision)
     model = build_model(model_params)
     model.load_state_dict(state["model_state"])
     device = resolve_device(base.device)
@@ -250,14 +273,21 @@ def evaluate_fold(
     loader = eval_loader(shards, fold, data, split=split)
     pred = predict(model, loader, device, precision, progress=progress, desc=f"eval {split}")
     metrics = compute_metrics(pred, classes)
-    metrics = {"fold": str(fold), "split": split, **metrics, **state["info"]}
+    model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
+    metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
     write_fold_metrics(outputs.metrics, metrics)
-    write_confusion_json(outputs.confusion, pred.labels, pred.pred_seq, classes)
-    write_confusion_json(outputs.confusion_sf, pred.labels, pred.pred, classes)
-    plot_confusion_png(outputs.confusion_png, pred, classes)
-    write_predictions_csv(outputs.predictions, pred, classes)
+    if outputs.confusion is not None:
+        write_confusion_json(outputs.confusion, pred.labels, pred.pred_seq, classes)
+    if outputs.confusion_sf is not None:
+        write_confusion_json(outputs.confusion_sf, pred.labels, pred.pred, classes)
+    if outputs.confusion_png is not None:
+        plot_confusion_png(outputs.confusion_png, pred, classes)
+    if outputs.predictions is not None:
+        write_predictions_csv(outputs.predictions, pred, classes)
+    if outputs.features is None:
+        return metrics
     if not evaluate.save_features:
         pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
         pred.attention = None
-    save_features(outputs.features, pred)
+    save_features(outputs.features, pred, meta={"fold": str(fold), "split": split, **model_keys})
     return metrics

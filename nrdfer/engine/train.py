@@ -135,10 +135,18 @@ class _Live:
         if live_dir is None:
             return
         from dvclive import Live
+        from scmrepo.exceptions import SCMError
 
-        self.live = Live(
-            dir=str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=None, report=None
-        )
+        try:
+            self.live = Live(
+                dir=str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=None, report=None
+            )
+        except SCMError as exc:  # dvclive reads the git HEAD, which a fresh `git init` lacks
+            raise UserError(
+                f"{live_dir}: dvclive cannot read the git repository here ({exc}); a repository "
+                "without commits cannot hold the training curves: commit once "
+                "(git add -A && git commit -m 'start'), then re-run"
+            ) from None
         for record in history:
             self.log(record)
 

@@ -1,0 +1,201 @@
+"""Assemble the paper's tables and figures from the pipeline's outputs (stage ``report``).
+
+Inputs are the directories dvc.yaml names; runs are grouped by the settings stored inside each
+metrics/features file, never by file names. Missing optional inputs (a grid that was not run)
+leave "–" in our columns; missing required inputs are an error naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nrdfer.errors import UserError
+from nrdfer.labels import CLASSES
+from nrdfer.params import BaseParams, DataParams, ModelParams, ReportParams
+from nrdfer.report import figures, tables
+from nrdfer.report.aggregate import group, metrics_in, read_metrics
+
+PAPER_NAMES = {
+    "nrdfernet": "NR-DFERNet",
+    "c3d": "C3D",
+    "r2plus1d_18": "R(2+1)D",
+    "resnet3d_18": "3D ResNet18",
+    "i3d_rgb": "I3D-RGB",
+    "resnet18_lstm": "ResNet18+LSTM",
+    "resnet18_gru": "ResNet18+GRU",
+    "vgg11_lstm": "VGG11+LSTM",
+    "resnet3d_18_center": "3D R.18+Center Loss",
+    "ec_stfl": "EC-STFL",
+    "former_dfer": "Former-DFER",
+}
+"""Registered model name -> the paper's row name (Tables 4 and 5)."""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the report reads (all paths from dvc.yaml)."""
+
+    summary: Path  # 5-fold summary of the main model (aggregate stage)
+    fold_features: Path  # dir of the main model's per-fold features npz (confusion matrices)
+    components: Path  # dir of Table 1 metrics (DSF x DCT x folds)
+    component_features: Path  # dir of Table 1 features npz (Fig. 5, Fig. 6)
+    snippets: Path  # dir of Table 2 metrics (L x S x folds)
+    layers: Path  # dir of Table 3 metrics (M x N x folds)
+    compare: Path  # dir of baseline metrics (Tables 4-5)
+    oversample: Path  # dir of NR-DFERNet* metrics (Table 5)
+    afew: Path | None  # AFEW val metrics of NR-DFERNet (Table 4), or None
+    fig4_curves: Path  # dvclive plots dir of the Fig. 4 fold
+    shards: Path  # DFEW shard dir (frames for Fig. 5)
+
+
+def load_features(directory: Path) -> list[dict[str, Any]]:
+    """Every features npz under ``directory`` with its stored settings (``meta``)."""
+    out = []
+    for path in sorted(Path(directory).rglob("*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+        out.append({"path": path, "meta": meta, **arrays})
+    return out
+
+
+def gmacs(model: ModelParams, **changes: Any) -> float:
+    """Paper-convention GMACs of one clip of ``model`` with ``changes`` (Tables 3-5)."""
+    from nrdfer.models.flops import model_cost
+
+    return model_cost(dataclasses.replace(model, **changes)).macs_paper / 1e9
+
+
+def _pick_component(feats: Sequence[Mapping[str, Any]], dsf: bool, dct: bool) -> list[Mapping]:
+    return [
+        f for f in feats if f["meta"].get("model_dsf") == dsf and f["meta"].get("model_dct") == dct
+    ]
+
+
+def _fig5_frames(
+    shards: Path, fold: str, data: DataParams, keys: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The test-protocol frames of ``keys`` (T, H, W, 3) from the shards of ``fold``."""
+    from nrdfer.data.shards import eval_loader
+
+    wanted, found = set(keys), {}
+    for clips, _, batch_keys in eval_loader(shards, fold, data, split="test", num_workers=0):
+        for clip, key in zip(clips, batch_keys, strict=True):
+            if key in wanted:
+                found[key] = clip.permute(0, 2, 3, 1).numpy()  # (T, 3, H, W) -> (T, H, W, 3)
+        if len(found) == len(wanted):
+            break
+    return {k: found[k] for k in keys if k in found}
+
+
+def write_report(
+    inputs: ReportInputs,
+    tables_dir: Path,
+    figures_dir: Path,
+    *,
+    base: BaseParams,
+    data: DataParams,
+    model: ModelParams,
+    report: ReportParams,
+) -> list[Path]:
+    """Write Tables 1-5 (Markdown + CSV) and Figs. 4-6 + confusion matrices (PNG).
+
+    Returns the files written.
+    """
+    summary = read_metrics([inputs.summary])[0]
+    components = metrics_in(inputs.components)
+    snippets = metrics_in(inputs.snippets)
+    layers = metrics_in(inputs.layers)
+    compare = metrics_in(inputs.compare)
+    oversample = metrics_in(inputs.oversample)
+    afew = read_metrics([inputs.afew])[0] if inputs.afew is not None else None
+
+    # Tables ------------------------------------------------------------------------------
+    main_gmacs = gmacs(model)
+    layer_keys = {(int(r["model_M"]), int(r["model_N"])) for r in layers}
+    layer_gmacs = {(m, n): gmacs(model, M=m, N=n) for m, n in sorted(layer_keys)}
+    baselines = group(compare, lambda r: str(r["model_name"]))
+    base_names = {PAPER_NAMES.get(str(k), str(k)): v for k, v in baselines.items()}
+    base_gmacs = {PAPER_NAMES.get(str(k), str(k)): gmacs(model, name=str(k)) for k in baselines}
+    star = group(oversample, lambda r: "NR-DFERNet*").get("NR-DFERNet*")
+    written = []
+    for table in (
+        tables.table1(components),
+        tables.table2(snippets),
+        tables.table3(layers, layer_gmacs),
+        tables.table4(afew, {}, {"NR-DFERNet": main_gmacs}),
+        tables.table5(
+            {"NR-DFERNet": summary, "NR-DFERNet*": star, **base_names},
+            {"NR-DFERNet": main_gmacs, "NR-DFERNet*": main_gmacs, **base_gmacs},
+        ),
+    ):
+        table.write(tables_dir)
+        written += [tables_dir / f"{table.name}.md", tables_dir / f"{table.name}.csv"]
+
+    # Figures -----------------------------------------------------------------------------
+    figures.fig4(inputs.fig4_curves, figures_dir / "fig4_sf_gain.png", report.fig4_fold)
+    written.append(figures_dir / "fig4_sf_gain.png")
+
+    fold_feats = load_features(inputs.fold_features)
+    if not fold_feats:
+        raise UserError(f"{inputs.fold_features}: no features npz; re-run the evaluate stages")
+    labels = np.concatenate([f["labels"] for f in fold_feats])
+    figures.confusion(
+        labels,
+        {
+            "without SF": np.concatenate([f["pred"] for f in fold_feats]),
+            "with SF": np.concatenate([f["pred_sf"] for f in fold_feats]),
+        },
+        CLASSES,
+        figures_dir / "confusion_dfew.png",
+        f"NR-DFERNet on DFEW, {len(fold_feats)} test folds (row-normalised %, counts)",
+    )
+    written.append(figures_dir / "confusion_dfew.png")
+
+    comp_feats = load_features(inputs.component_features)
+    with_dct = _pick_component(comp_feats, dsf=True, dct=True)
+    without_dct = _pick_component(comp_feats, dsf=True, dct=False)
+    if with_dct and without_dct and "attention" in with_dct[0] and "attention" in without_dct[0]:
+        a, b = without_dct[0], with_dct[0]
+        fold = str(b["meta"]["fold"])
+        keys = [str(k) for k in b["keys"][: report.fig5_clips]]
+        frames = _fig5_frames(inputs.shards, fold, data, keys)
+        att = {
+            "without DCT": dict(zip(map(str, a["keys"]), a["attention"], strict=True)),
+            "with DCT": dict(zip(map(str, b["keys"]), b["attention"], strict=True)),
+        }
+        lab = dict(zip(map(str, b["keys"]), b["labels"], strict=True))
+        figures.fig5(
+            frames,
+            att,
+            {k: CLASSES[int(lab[k])] for k in frames},
+            figures_dir / "fig5_attention.png",
+        )
+        written.append(figures_dir / "fig5_attention.png")
+
+    baseline = _pick_component(comp_feats, dsf=False, dct=False)
+    if baseline and with_dct:
+
+        def panel(items):
+            return (
+                np.concatenate([f["features"] for f in items]),
+                np.concatenate([f["labels"] for f in items]),
+            )
+
+        figures.fig6(
+            {"baseline (no DSF, no DCT)": panel(baseline), "NR-DFERNet": panel(with_dct)},
+            CLASSES,
+            figures_dir / "fig6_tsne.png",
+            perplexity=report.tsne_perplexity,
+            max_points=report.tsne_max_points,
+            seed=base.seed,
+        )
+        written.append(figures_dir / "fig6_tsne.png")
+    return written

@@ -1,0 +1,64 @@
+"""The paper's Tables 1-5 (Markdown + CSV, the paper's numbers beside ours) and Figures 4-6
+plus confusion matrices (PNG) from the pipeline's metrics, features and curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from _common import add_input, add_output, load, run, stage_parser
+
+from nrdfer.report.build import ReportInputs, write_report
+
+PARAMS = ("base", "data", "model", "report")
+
+
+def build_parser():
+    parser = stage_parser(__doc__)
+    add_input(parser, "--summary", help="5-fold summary of NR-DFERNet (aggregate stage)")
+    add_input(parser, "--fold-features", help="dir of per-fold features npz (evaluate)")
+    add_input(parser, "--components", help="dir of Table 1 metrics")
+    add_input(parser, "--component-features", help="dir of Table 1 models' features npz")
+    add_input(parser, "--snippets", help="dir of Table 2 metrics")
+    add_input(parser, "--layers", help="dir of Table 3 metrics")
+    add_input(parser, "--compare", help="dir of baseline metrics")
+    add_input(parser, "--oversample", help="dir of NR-DFERNet* metrics")
+    add_input(parser, "--afew", required=False, help="AFEW val metrics of NR-DFERNet")
+    add_input(parser, "--fig4-curves", help="dvclive plots dir of the Fig. 4 fold")
+    add_input(parser, "--shards", help="DFEW shard dir (frames of Fig. 5)")
+    add_output(parser, "--tables", help="directory for the tables (Markdown and CSV)")
+    add_output(parser, "--figures", help="directory for the PNG figures")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    p = load(args, PARAMS)
+    inputs = ReportInputs(
+        summary=Path(args.summary),
+        fold_features=Path(args.fold_features),
+        components=Path(args.components),
+        component_features=Path(args.component_features),
+        snippets=Path(args.snippets),
+        layers=Path(args.layers),
+        compare=Path(args.compare),
+        oversample=Path(args.oversample),
+        afew=Path(args.afew) if args.afew else None,
+        fig4_curves=Path(args.fig4_curves),
+        shards=Path(args.shards),
+    )
+    written = write_report(
+        inputs,
+        Path(args.tables),
+        Path(args.figures),
+        base=p["base"],
+        data=p["data"],
+        model=p["model"],
+        report=p["report"],
+    )
+    for path in written:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    run(main)
