@@ -12,10 +12,12 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nrdfer-installed
 
+# dvc.yaml's commands call `python`: the venv's, whatever the shell had on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test venv lint clean-venv
+.PHONY: demo test venv lint paper clean-venv
 
 venv: $(STAMP)
 
@@ -34,6 +36,13 @@ endif
 demo: venv
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
+
+# The paper on your licensed copies: the paper's sizes and schedule (presets/paper.yaml) as a DVC
+# experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW
+paper: venv
+	@test -n "$(DFEW)" || { echo "usage: make paper DFEW=/path/to/DFEW [AFEW=/path/to/AFEW]"; exit 2; }
+	$(BIN)/nrdfer preset presets/paper.yaml -S source.dfew_root=$(DFEW) \
+		$(if $(AFEW),-S source.afew_root=$(AFEW)) --run
 
 lint: venv
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ def build_parser():
     parser = stage_parser(__doc__)
     add_input(parser, "--shards", help="shard directory (with index.json)")
     parser.add_argument("--fold", required=True, help="fold name in the shard index")
+    add_input(parser, "--init", required=False, help="model file to fine-tune from (AFEW)")
     add_output(parser, "--checkpoint", help="resumable training checkpoint (persist: true)")
     add_output(parser, "--model", help="selected model file")
     add_output(parser, "--summary", help="training summary (selection, labelled best-on-test)")
@@ -29,23 +30,27 @@ def build_parser():
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, params: Sequence[str] = PARAMS) -> None:
+    """Train then evaluate; ``params`` are the sections to load, the training section (``train``
+    or ``train_afew``) before ``evaluate`` (ablate_afew.py passes its own)."""
     args = build_parser().parse_args(argv)
-    p = load(args, PARAMS)
+    p = load(args, params)
     train_fold(
         args.shards,
         args.fold,
         base=p["base"],
         data=p["data"],
         model_params=p["model"],
-        train=p["train"],
+        train=p[params[-2]],
         outputs=TrainOutputs(
             checkpoint=Path(args.checkpoint),
             model=Path(args.model),
             live_dir=None,
             summary=Path(args.summary),
         ),
+        init=args.init,
         detect_align=p["detect_align"],
+        enhance=p.get("enhance"),
     )
     m = evaluate_fold(
         args.shards,

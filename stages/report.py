@@ -22,6 +22,7 @@ def build_parser():
     add_input(parser, "--snippets", help="dir of Table 2 metrics")
     add_input(parser, "--layers", help="dir of Table 3 metrics")
     add_input(parser, "--compare", help="dir of baseline metrics")
+    add_input(parser, "--compare-afew", help="dir of baseline AFEW metrics (Table 4)")
     add_input(parser, "--oversample", help="dir of NR-DFERNet* metrics")
     add_input(parser, "--afew", required=False, help="AFEW val metrics of NR-DFERNet")
     add_input(parser, "--fig4-curves", help="dvclive plots dir of the Fig. 4 fold")
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         snippets=Path(args.snippets),
         layers=Path(args.layers),
         compare=Path(args.compare),
+        compare_afew=Path(args.compare_afew),
         oversample=Path(args.oversample),
         afew=Path(args.afew) if args.afew else None,
         fig4_curves=Path(args.fig4_curves),

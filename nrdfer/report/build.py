@@ -48,7 +48,8 @@ class ReportInputs:
     component_features: Path  # dir of Table 1 features npz (Fig. 5, Fig. 6)
     snippets: Path  # dir of Table 2 metrics (L x S x folds)
     layers: Path  # dir of Table 3 metrics (M x N x folds)
-    compare: Path  # dir of baseline metrics (Tables 4-5)
+    compare: Path  # dir of baseline metrics on DFEW (Table 5)
+    compare_afew: Path  # dir of baseline metrics on AFEW val (Table 4)
     oversample: Path  # dir of NR-DFERNet* metrics (Table 5)
     afew: Path | None  # AFEW val metrics of NR-DFERNet (Table 4), or None
     fig4_curves: Path  # dvclive plots dir of the Fig. 4 fold
@@ -114,6 +115,7 @@ def write_report(
     snippets = metrics_in(inputs.snippets)
     layers = metrics_in(inputs.layers)
     compare = metrics_in(inputs.compare)
+    compare_afew = metrics_in(inputs.compare_afew)
     oversample = metrics_in(inputs.oversample)
     afew = read_metrics([inputs.afew])[0] if inputs.afew is not None else None
 
@@ -124,13 +126,20 @@ def write_report(
     baselines = group(compare, lambda r: str(r["model_name"]))
     base_names = {PAPER_NAMES.get(str(k), str(k)): v for k, v in baselines.items()}
     base_gmacs = {PAPER_NAMES.get(str(k), str(k)): gmacs(model, name=str(k)) for k in baselines}
+    afew_baselines = {
+        str(k): v for k, v in group(compare_afew, lambda r: str(r["model_name"])).items()
+    }
     star = group(oversample, lambda r: "NR-DFERNet*").get("NR-DFERNet*")
     written = []
     for table in (
         tables.table1(components),
         tables.table2(snippets),
         tables.table3(layers, layer_gmacs),
-        tables.table4(afew, {}, {"NR-DFERNet": main_gmacs}),
+        tables.table4(
+            afew,
+            {PAPER_NAMES.get(k, k): v for k, v in afew_baselines.items()},
+            {"NR-DFERNet": main_gmacs, **base_gmacs},
+        ),
         tables.table5(
             {"NR-DFERNet": summary, "NR-DFERNet*": star, **base_names},
             {"NR-DFERNet": main_gmacs, "NR-DFERNet*": main_gmacs, **base_gmacs},

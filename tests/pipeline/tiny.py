@@ -3,8 +3,10 @@ library, params.yaml with small sizes (same keys, validated by the same loader).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -75,9 +77,19 @@ def make_project(dst: Path, overrides: list[str] = TINY) -> Path:
     return dst
 
 
+def venv_env() -> dict[str, str]:
+    """The environment with this interpreter's bin dir first on PATH: dvc.yaml's commands call
+    `python` and the tests call `dvc`, both of this environment."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
 def run(cmd: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run a command (no shell), failing with its output on a non-zero exit."""
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    """Run a command (no shell) in :func:`venv_env`, failing with its output on a non-zero exit."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=venv_env()
+    )
     if proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"

@@ -1,0 +1,76 @@
+"""``nrdfer preset FILE``: turn a params preset into ``dvc exp run -S`` arguments.
+
+A preset (``presets/*.yaml``) is a flat mapping of dotted keys to values, e.g. the paper's
+sizes and schedule for real DFEW/AFEW. The values are checked against params.yaml with the same
+strict loader (unknown key, wrong type -> error naming the key), then printed one ``-S`` option
+per key; with ``--run`` it runs ``dvc exp run`` with them itself (no shell), which is what
+``make paper DFEW=/path/to/DFEW AFEW=/path/to/AFEW`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from nrdfer.errors import UserError
+from nrdfer.params import load_all, read_yaml
+
+
+def read_preset(path: str) -> dict[str, object]:
+    """A preset file as ``{dotted key: value}``; an error names the file if it is malformed."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise UserError(f"{path}: preset not found (see presets/ in the project)") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and "." in k for k in data):
+        raise UserError(f"{path}: a preset is a flat mapping of 'section.key: value' lines")
+    return data
+
+
+def overrides(preset: dict[str, object]) -> list[str]:
+    """``key=value`` strings (values as compact JSON, which is valid YAML, without spaces)."""
+    return [f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in preset.items()]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("preset", help="preset file, e.g. presets/paper-dfew.yaml")
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        help="params file to check against (default: ./params.yaml)",
+    )
+    parser.add_argument(
+        "-S",
+        "--set",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="further overrides after the preset's, e.g. -S source.dfew_root=/data/DFEW",
+    )
+    parser.add_argument("--run", action="store_true", help="run `dvc exp run` with them")
+
+
+def run(args: argparse.Namespace) -> int:
+    preset = read_preset(args.preset)
+    sets = overrides(preset) + list(args.extra)
+    read_yaml(args.params)
+    load_all(args.params, sets)  # every key exists and every value has the right type
+    argv = [a for s in sets for a in ("-S", s)]
+    if not args.run:
+        print(" ".join(shlex.quote(a) for a in argv))
+        return 0
+    dvc = shutil.which("dvc") or shutil.which("dvc", path=str(Path(sys.executable).parent))
+    if dvc is None:
+        raise UserError("dvc not found; run inside the project's environment (make venv)")
+    return subprocess.run([dvc, "exp", "run", *argv], check=False).returncode
