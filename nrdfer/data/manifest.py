@@ -367,6 +367,23 @@ def summarize(table: pd.DataFrame, pad_to: int | None = None) -> str:
     return ", ".join(parts)
 
 
+def describe_left_out(table: pd.DataFrame, limit: int = 10) -> list[str]:
+    """One line per clip that is left out (status not ``ok``): clip id, file, status, detail.
+
+    At most ``limit`` lines, then a count of the rest; empty when every clip is usable.
+    """
+    bad = table[table["status"] != OK]
+    lines = []
+    for row in bad.head(limit).itertuples(index=False):
+        where = f" ({row.source})" if row.source else ""
+        lines.append(
+            f"  {row.clip_id}{where}: {row.status}: {row.detail or STATUSES.get(row.status, '')}"
+        )
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more")
+    return lines
+
+
 def write_manifest(table: pd.DataFrame, path: str | Path) -> None:
     """Write the manifest atomically: parquet for ``.parquet``, else CSV."""
     path = Path(path)

@@ -137,7 +137,9 @@ def _write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
         writer.close()
     tmp.replace(out / job["name"])
     entry["bytes"] = (out / job["name"]).stat().st_size
-    write_json(out / _PROGRESS_DIR / f"{job['name']}.json", dict(entry, job_ids=job["ids"]))
+    # the spec goes into the record now, so a run killed later still resumes from this tar
+    record = dict(entry, job_ids=job["ids"], spec=_spec_dict(spec))
+    write_json(out / _PROGRESS_DIR / f"{job['name']}.json", record)
     return entry
 
 
@@ -169,7 +171,10 @@ def write_shards(
     """
     root, out = Path(root), Path(out)
     if not root.is_dir():
-        raise UserError(f"{root}: data root not found (the folder the manifest was made from)")
+        raise UserError(
+            f"{root}: data root not found; pass the folder the manifest was made from "
+            "(--root, the ingest stage's root)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     rows = {r["clip_id"]: r for r in table[table["status"] == OK].to_dict("records")}
     jobs = []
@@ -215,10 +220,6 @@ def write_shards(
             done[job["name"]] = _write_one_shard(job)
             bar.update()
     bar.close()
-    for name in done:  # mark records with the spec so a changed spec rewrites the shard
-        record = out / _PROGRESS_DIR / f"{name}.json"
-        write_json(record, dict(read_json(record), spec=_spec_dict(spec)))
-
     index = _build_index(folds, jobs, done, rows, spec)
     keep = {job["name"] for job in jobs}
     for stale in out.glob("*.tar"):
@@ -226,6 +227,8 @@ def write_shards(
             stale.unlink()
     write_json(out / INDEX, index)
     shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
+    for leftover in out.glob(".*.tmp*"):  # temp files of a killed run (this run's are renamed)
+        leftover.unlink()
     return index
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nrdfer.errors import UserError
-from nrdfer.io import atomic_path
+from nrdfer.io import atomic_open
 
 CHECKPOINT_FORMAT = 1
 """Bumped when the layout of the saved dict changes; older files are refused with a message."""
@@ -78,8 +78,10 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> None:
     the previous checkpoint intact.
     """
     payload = {"format": CHECKPOINT_FORMAT, **state}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # a file object, not the temp name: torch.save names the zip records after a file name,
+    # which would put the random temp name into the bytes (same weights, different file)
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

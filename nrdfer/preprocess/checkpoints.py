@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
+from typing import Any
 
+import torch
 from torch import nn
 
 from nrdfer.errors import UserError
+
+
+def load_weights(path: str | Path, what: str) -> Any:
+    """Read a downloaded weights file with ``torch.load(weights_only=True)``.
+
+    A file that is not a torch checkpoint, is truncated, or carries pickled code (anything but
+    tensors and plain containers) is refused without running any of it and raised as
+    :class:`UserError` naming the file.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated/corrupt file, not a torch file, unsafe pickle content
+        raise UserError(
+            f"{path}: cannot load the {what} weights ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}); only plain tensor "
+            "checkpoints are read (weights_only): download the official file again"
+        ) from None
 
 
 def load_official_state_dict(model: nn.Module, state: dict, source: str) -> None:

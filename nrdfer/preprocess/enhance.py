@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nrdfer.errors import UserError
-from nrdfer.preprocess.checkpoints import load_official_state_dict
+from nrdfer.preprocess.checkpoints import load_official_state_dict, load_weights
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma weights of R, G, B (also EnlightenGAN's attention map)."""
@@ -221,7 +221,7 @@ def _load_weights_file(path: str | Path, what: str, key: str, hint: str) -> dict
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {what} weights not found; set {key} in params.yaml ({hint})")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_weights(path, what)
 
 
 def load_enlightengan(

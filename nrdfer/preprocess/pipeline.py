@@ -23,6 +23,7 @@ import csv
 import hashlib
 import json
 import multiprocessing as mp
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,25 @@ def _done(out_root: Path, clip: str, key: str) -> bool:
     if row.get("status") == STATUS_OK:
         return (out_root / clip).is_dir()
     return row.get("status") == STATUS_NO_FACE
+
+
+def remove_leftovers(out_root: Path) -> int:
+    """Delete the hidden temporary clip folders and files a killed run left under ``out_root``.
+
+    Complete clips are only ever renamed into place, so what a killed run leaves behind is
+    hidden (``.<clip>.tmp-<pid>`` folders, ``.<name>.<random>.tmp.json`` state files); removing
+    them keeps the output tree byte-identical to an uninterrupted run's (DVC hashes it whole).
+    Call it before any worker of this run starts.
+    """
+    if not out_root.is_dir():
+        return 0
+    leftovers = [p for p in out_root.rglob(".*.tmp*") if ".tmp" in p.name]
+    for path in sorted(leftovers, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    return len(leftovers)
 
 
 def _write_report(
@@ -242,6 +262,7 @@ def detect_align_tree(
     if not rels:
         raise UserError(f"{videos_root}: no videos found (looked for {', '.join(_exts())})")
     clips = [str(Path(r).with_suffix("")) for r in rels]
+    remove_leftovers(out_root)
     todo = [
         r
         for r, c in zip(rels, clips, strict=True)
@@ -342,6 +363,7 @@ def enhance_tree(
     clips = [str(c) for c in list_frame_dirs(faces_root)]
     if not clips:
         raise UserError(f"{faces_root}: no clip folders with image frames found")
+    remove_leftovers(out_root)
     todo = [c for c in clips if not _done(out_root, c, job_key(params, faces_root / c))]
     factory = _EnhancerFactory(params, device)
     tool = factory() if todo else None  # fails here, once, on a missing weights file
@@ -368,5 +390,6 @@ __all__ = [
     "STATE_DIR",
     "detect_align_tree",
     "enhance_tree",
+    "remove_leftovers",
     "resolve_device",
 ]

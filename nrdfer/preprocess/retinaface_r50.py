@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nrdfer.errors import UserError
-from nrdfer.preprocess.checkpoints import load_official_state_dict
+from nrdfer.preprocess.checkpoints import load_official_state_dict, load_weights
 from nrdfer.preprocess.faces import MIN_SIZES, _BatchedDetector
 
 R50_MEAN_BGR = (104.0, 117.0, 123.0)
@@ -198,7 +198,7 @@ def load_resnet50(path: str | Path, device: str | torch.device = "cpu") -> Retin
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: RetinaFace-ResNet-50 weights not found; {WEIGHTS_HELP}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path, "RetinaFace-ResNet-50")
     model = RetinaFaceR50Net()
     load_official_state_dict(model, state, str(path))
     return model.to(device).eval()

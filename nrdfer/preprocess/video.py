@@ -90,7 +90,10 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
     if image is None:
-        raise UserError(f"{path}: cannot read image (missing or not an image file)")
+        raise UserError(
+            f"{path}: cannot read image (missing, truncated or not an image file); "
+            "replace or delete the file and re-run"
+        )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -102,7 +105,7 @@ def list_videos(root: str | Path) -> list[Path]:
     """Every video under ``root`` (recursively), as paths relative to ``root``, sorted."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: video folder not found")
+        raise UserError(f"{root}: video folder not found; check the path (dvc.yaml passes it)")
     return sorted(
         p.relative_to(root)
         for p in root.rglob("*")
@@ -114,7 +117,10 @@ def list_frame_dirs(root: str | Path) -> list[Path]:
     """Every folder under ``root`` that directly holds image frames, relative to ``root``."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: frame folder tree not found")
+        raise UserError(
+            f"{root}: frame folder tree not found; run the stage that writes it (detect_align) "
+            "or check the path"
+        )
     dirs = {
         p.parent.relative_to(root)
         for p in root.rglob("*")
@@ -138,7 +144,9 @@ def read_frames(folder: str | Path) -> tuple[np.ndarray, list[str]]:
     """Read a clip folder: RGB frames (T, H, W, 3) uint8 and their file names."""
     files = frame_files(folder)
     if not files:
-        raise UserError(f"{folder}: no image frames in the folder")
+        raise UserError(
+            f"{folder}: no image frames in the folder; add the frames or remove the folder"
+        )
     frames = [read_image(f) for f in files]
     return np.stack(frames), [f.name for f in files]  # (T, H, W, 3)
 
