@@ -22,7 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flops": ("nrdfer.commands.flops", "parameters and GMACs of one clip (true and paper's)"),
     "predict": ("nrdfer.commands.predict", "the expression in any video, from a model file"),
     "export": ("nrdfer.commands.export", "ONNX export of a model file, checked with onnxruntime"),
-    "preset": ("nrdfer.commands.preset", "a params preset (the paper's settings) as dvc exp run -S"),
+    "preset": (
+        "nrdfer.commands.preset",
+        "a params preset (the paper's settings) as dvc exp run -S",
+    ),
 }
 
 
