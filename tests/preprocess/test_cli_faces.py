@@ -17,9 +17,9 @@ def test_faces_on_image_json_and_aligned(tmp_path, astronaut, capsys):
     image = tmp_path / "astronaut.png"
     cv2.imwrite(str(image), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     out = tmp_path / "aligned.png"
-    rc = main(
-        ["faces", str(image), "--json", "--out", str(out), "--params", str(ROOT / "params.yaml")]
-    )
+    params = str(ROOT / "params.yaml")
+    rc = main(["faces", str(image), "--json", "--out", str(out), "--params", params, "-S",
+               "detect_align.output_size=112"])  # fmt: skip
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     faces = result["frames"][0]["faces"]

@@ -17,12 +17,17 @@ from nrdfer.labels import CLASSES
 
 CLASS_ACTIONS: dict[str, Actions] = {
     "Happy": Actions(lip_corner=1.0, mouth_open=0.4, cheek_raise=1.0),
-    "Sad": Actions(brow_inner=1.0, lip_corner=-0.9, eye_open=-0.35),
+    "Sad": Actions(brow_inner=1.0, lip_corner=-1.2, eye_open=-0.35),
     "Neutral": Actions(),
     "Angry": Actions(brow_lower=1.0, lip_press=1.0, eye_open=-0.25, lip_corner=-0.2),
     "Surprise": Actions(brow_raise=1.0, eye_open=1.0, mouth_open=1.0),
     "Disgust": Actions(
-        nose_wrinkle=1.0, asymmetry=1.0, brow_lower=0.5, eye_open=-0.35, lip_corner=-0.3
+        nose_wrinkle=1.0,
+        asymmetry=1.2,
+        brow_lower=0.3,
+        eye_open=-0.35,
+        lip_corner=-0.3,
+        mouth_open=0.25,
     ),
     "Fear": Actions(
         brow_raise=0.6,

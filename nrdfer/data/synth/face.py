@@ -84,11 +84,11 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         hair=_rgb(hair),
         hair_style=HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=[0.4, 0.3, 0.12, 0.18]))],
         eye_spacing=float(rng.uniform(0.30, 0.37)),
-        eye_size=float(rng.uniform(0.13, 0.16)),
+        eye_size=float(rng.uniform(0.14, 0.17)),
         iris=_rgb(_IRIS_COLOURS[rng.integers(len(_IRIS_COLOURS))]),
-        brow_thickness=float(rng.uniform(0.035, 0.06)),
+        brow_thickness=float(rng.uniform(0.045, 0.07)),
         nose_length=float(rng.uniform(0.22, 0.30)),
-        mouth_width=float(rng.uniform(0.25, 0.31)),
+        mouth_width=float(rng.uniform(0.28, 0.34)),
         lip=_rgb(lip),
         glasses=bool(rng.random() < 0.15),
         beard=bool(rng.random() < 0.15),
@@ -313,39 +313,39 @@ def draw_person(
 
 
 def _draw_brows(pen: _Pen, ident: Identity, act: Actions) -> None:
-    raise_ = 0.16 * act.brow_raise + ident.rest_brow
-    lower = 0.11 * act.brow_lower
-    inner = 0.10 * act.brow_inner
+    raise_ = 0.24 * act.brow_raise + ident.rest_brow
+    lower = 0.2 * act.brow_lower
+    inner = 0.24 * act.brow_inner
     for side in (-1, 1):
         x_in = side * (ident.eye_spacing - 0.13 + 0.03 * act.brow_lower)
         x_out = side * (ident.eye_spacing + 0.17)
         base = -0.36 - raise_ + lower
-        inner_y = base + 0.03 - inner + 0.08 * act.brow_lower
-        outer_y = base + 0.03 + 0.02 * act.brow_inner
+        inner_y = base + 0.03 - inner + 0.12 * act.brow_lower
+        outer_y = base + 0.03 + 0.05 * act.brow_inner
         mid = (x_in + x_out) / 2
         arch = 0.045 + 0.05 * act.brow_raise - 0.03 * act.brow_lower
         pts = np.array([[x_in, inner_y], [mid, base - arch], [x_out, outer_y]])
         # quadratic Bezier through the three control points
         t = np.linspace(0, 1, 12)[:, None]
         curve = (1 - t) ** 2 * pts[0] + 2 * (1 - t) * t * pts[1] + t**2 * pts[2]
-        thick = ident.brow_thickness * (1 + 0.4 * max(act.brow_lower, 0.0))
+        thick = ident.brow_thickness * (1 + 0.5 * max(act.brow_lower, 0.0))
         poly = np.concatenate([curve - [0, thick / 2], (curve + [0, thick / 2])[::-1]])
         pen.fill(poly, _shade(ident.hair, 0.8))
     if act.brow_lower > 0.3:  # frown lines between the brows
         for dx in (-0.04, 0.04):
             pen.line(
                 np.array([[dx, -0.32], [dx * 0.6, -0.22]]),
-                _shade(ident.skin, 0.7),
-                0.012 * act.brow_lower,
+                _shade(ident.skin, 0.6),
+                0.02 * act.brow_lower,
             )
 
 
 def _draw_eyes(pen: _Pen, ident: Identity, act: Actions, gaze: tuple[float, float]) -> None:
     w = ident.eye_size
     # lid opening: 1 = rest, >1 wide (AU5), <1 narrowed (AU7, AU6 squint), 0 closed
-    widen = 0.7 if act.eye_open > 0 else 1.0  # eye_open = -1 closes the eye
-    open_ = 1.0 + widen * act.eye_open - 0.35 * max(act.cheek_raise, 0.0)
-    open_ = float(np.clip(open_, 0.0, 1.8))
+    # eye_open = -1 closes the eye, +1 doubles the opening; a cheek raise squints
+    open_ = 1.0 + act.eye_open - 0.45 * max(act.cheek_raise, 0.0)
+    open_ = float(np.clip(open_, 0.0, 2.2))
     h = 0.065 * open_
     for side in (-1, 1):
         cx, cy = side * ident.eye_spacing, -0.14
@@ -389,31 +389,31 @@ def _draw_nose(pen: _Pen, ident: Identity, act: Actions) -> None:
             yy = -0.02 + 0.05 * k
             pen.line(
                 np.array([[-0.08, yy], [0.0, yy - 0.02], [0.08, yy]]),
-                _shade(ident.skin, 0.65),
-                0.012 * wr,
+                _shade(ident.skin, 0.55),
+                0.022 * wr,
             )
 
 
 def _draw_mouth(pen: _Pen, ident: Identity, act: Actions) -> None:
     y0 = 0.55
-    corner = float(np.clip(act.lip_corner + ident.rest_smile, -1.2, 1.2))
-    open_ = float(np.clip(act.mouth_open, 0.0, 1.2))
+    corner = float(np.clip(act.lip_corner + ident.rest_smile, -1.5, 1.5))
+    open_ = float(np.clip(act.mouth_open, 0.0, 1.5))
     width = ident.mouth_width * (
         1
         + 0.3 * max(corner, 0)
-        + 0.25 * act.lip_stretch
-        - 0.25 * act.lip_press
+        + 0.4 * act.lip_stretch
+        - 0.3 * act.lip_press
         - 0.3 * open_ * (1 - max(act.lip_stretch, max(corner, 0)))
     )
-    thin = 1 - 0.7 * float(np.clip(act.lip_press, 0, 1))
-    raise_r = 0.08 * act.asymmetry + 0.03 * act.nose_wrinkle  # upper-lip raise (AU10), right side
+    thin = 1 - 0.8 * float(np.clip(act.lip_press, 0, 1))
+    raise_r = 0.16 * act.asymmetry + 0.04 * act.nose_wrinkle  # upper-lip raise (AU10), right side
     xs = np.linspace(-1, 1, 15)
-    corner_dy = -0.18 * corner  # up is negative y
+    corner_dy = -0.32 * corner  # up is negative y
     # mid line of the mouth: corners move with AU12/AU15, the lip raise lifts one side
     mid_line = y0 + corner_dy * xs**2 - raise_r * np.clip(xs, 0, 1) * 0.9
-    gap = 0.16 * open_ + 0.004
-    up_lip = (0.045 + 0.01 * open_) * thin
-    lo_lip = (0.06 + 0.01 * open_) * thin
+    gap = 0.24 * open_ + 0.004
+    up_lip = (0.055 + 0.01 * open_) * thin
+    lo_lip = (0.07 + 0.01 * open_) * thin
     shape = 1 - xs**2  # lips are thickest in the middle
     x = xs * width
     top_in = mid_line - gap * shape * 0.35

@@ -30,7 +30,7 @@ from nrdfer.labels import CLASSES
 DFEW_FOLDS = 5  # DFEW ships five official folds (set_1 .. set_5)
 LAYOUT_CODES = {"dfew": 0, "afew": 1}  # part of each clip's seed
 AFEW_SPLITS = ("Train_AFEW", "Val_AFEW")
-_CROP_SCALE = 1.5  # DFEW crop side / face box height (face plus a margin of hair and chin)
+_CROP_SCALE = 1.35  # DFEW crop side / face box height (face plus a margin of hair and chin)
 _CROP_LIFT = 0.08  # crop centre above the face-box centre, as a share of the box height
 _AFEW_ID_RANGE = (10_000_000, 999_999_999)  # AFEW ids look like 000046280 (nine digits)
 
