@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nrdfer.params import ModelParams, load_section
-from tests.conftest import ROOT
+from tests.conftest import ROOT, paper_overrides
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +22,8 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def paper_params() -> ModelParams:
-    """The ``model`` section of the project's params.yaml (the paper's sizes)."""
-    return load_section(ROOT / "params.yaml", "model")
+    """The ``model`` section of params.yaml with presets/paper.yaml applied (the paper's sizes)."""
+    return load_section(ROOT / "params.yaml", "model", paper_overrides("model"))
 
 
 @pytest.fixture

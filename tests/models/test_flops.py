@@ -13,7 +13,7 @@ from torch import nn
 from nrdfer.cli import main
 from nrdfer.models import build_model
 from nrdfer.models.flops import count_macs, count_params, model_cost
-from tests.conftest import ROOT
+from tests.conftest import ROOT, paper_overrides
 
 TABLE3 = {(1, 4): 6.20, (2, 4): 6.33, (3, 4): 6.46, (1, 6): 7.31, (2, 6): 7.44, (3, 6): 7.57}
 
@@ -103,7 +103,8 @@ def test_counting_rules_on_a_toy_model():
 
 
 def test_flops_command_json(capsys):
-    args = ["flops", "--params", str(ROOT / "params.yaml"), "-S", "model.M=3", "--json"]
+    paper = [a for s in paper_overrides("model") for a in ("-S", s)]
+    args = ["flops", "--params", str(ROOT / "params.yaml"), *paper, "-S", "model.M=3", "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"params", "gmacs", "gmacs_paper"}
@@ -111,7 +112,8 @@ def test_flops_command_json(capsys):
 
 
 def test_flops_command_text_and_errors(capsys, tmp_path):
-    assert main(["flops", "--params", str(ROOT / "params.yaml")]) == 0
+    paper = [a for s in paper_overrides("model") for a in ("-S", s)]
+    assert main(["flops", "--params", str(ROOT / "params.yaml"), *paper]) == 0
     text = capsys.readouterr().out
     assert "31.32 M" in text and "6.330" in text
     assert main(["flops", "--params", str(tmp_path / "missing.yaml")]) == 2
