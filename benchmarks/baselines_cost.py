@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from nrdfer.commands.preset import overrides, read_preset
 from nrdfer.io import write_json
 from nrdfer.models import build_model
 from nrdfer.models.flops import model_cost
@@ -56,13 +57,20 @@ def forward_speed(params, iters: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (model section)")
+    parser.add_argument(
+        "--preset",
+        default="presets/paper.yaml",
+        help="preset applied on top (default: the paper's sizes; '' = params.yaml as is)",
+    )
     parser.add_argument("--out", default="benchmarks/results/baselines_cost.json")
     parser.add_argument("--speed", action="store_true", help="also time CPU forward passes")
     parser.add_argument("--iters", type=int, default=2, help="timed forward calls per model")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = load_section(Path(args.params), "model")
+    sets = overrides(read_preset(args.preset)) if args.preset else []
+    sets = [s for s in sets if s.startswith("model.")]
+    base = load_section(Path(args.params), "model", sets)
     rows = []
     for name, paper in PAPER_GFLOPS.items():
         p = dataclasses.replace(base, name=name)

@@ -2,8 +2,9 @@
 Kinetics Dataset", CVPR 2017): row "I3D-RGB" of paper Tables 4-5.
 
 Inception-v1 (Szegedy et al. 2015) with every 2D kernel inflated to 3D. TensorFlow's "SAME"
-padding is written as symmetric padding (identical output sizes for these kernels) and the last
-pool rounds up. Data flow at the paper's sizes::
+padding (output side = ceil(input / stride)) is written as symmetric padding for the odd kernels
+and as ``ceil_mode`` for the even 2x2x2 pool: identical output sizes. Data flow at the paper's
+sizes::
 
     clip (B, 16, 3, 112, 112) → (B, 3, 16, 112, 112)
       ↓ Conv 7x7x7/2 64 → MaxPool (1,3,3)/(1,2,2)             (B, 64, 8, 28, 28)
@@ -53,6 +54,21 @@ MIXED: dict[str, tuple[int, int, int, int, int, int]] = {
 }
 POOL_BEFORE = {"4b": ((3, 3, 3), (2, 2, 2)), "5b": ((2, 2, 2), (2, 2, 2))}
 """Max-pools inserted before a Mixed block: (kernel, stride)."""
+
+
+def _same_max_pool(kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> nn.MaxPool3d:
+    """Max-pool with TF "SAME" output sizes, ceil(side / stride) on every axis.
+
+    Odd kernels: symmetric padding k // 2, rounding down ((n + 2·(k//2) - k) // s + 1 =
+    ceil(n / s)). Even kernels (k = s = 2 here): no padding, rounding up. Rounding up with the
+    odd kernel's padding as well would add a row (14 -> 8 instead of 7 at 112 px) and cost
+    +12 % MACs.
+    """
+    if all(k % 2 for k in kernel):
+        return nn.MaxPool3d(kernel, stride=stride, padding=tuple(k // 2 for k in kernel))
+    if all(k == s for k, s in zip(kernel, stride, strict=True)):
+        return nn.MaxPool3d(kernel, stride=stride, ceil_mode=True)
+    raise ValueError(f"no SAME rule for a max-pool of kernel {kernel}, stride {stride}")
 
 
 class InceptionBlock3d(nn.Module):
@@ -113,20 +129,18 @@ class I3D(nn.Module):
         super().__init__()
         self.frames = frames
         self.image_size = image_size
-        spatial_pool = dict(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
         layers: list[nn.Module] = [
             ConvBNReLU3d(3, stem[0], (7, 7, 7), stride=(2, 2, 2), padding=(3, 3, 3)),
-            nn.MaxPool3d(**spatial_pool),
+            _same_max_pool((1, 3, 3), (1, 2, 2)),
             ConvBNReLU3d(stem[0], stem[1], (1, 1, 1)),
             ConvBNReLU3d(stem[1], stem[2], (3, 3, 3), padding=(1, 1, 1)),
-            nn.MaxPool3d(**spatial_pool),
+            _same_max_pool((1, 3, 3), (1, 2, 2)),
         ]
         in_ch = stem[2]
         for name, widths in mixed.items():
             if name in POOL_BEFORE:
                 kernel, stride = POOL_BEFORE[name]
-                padding = tuple(k // 2 if k % 2 else 0 for k in kernel)
-                layers.append(nn.MaxPool3d(kernel, stride=stride, padding=padding, ceil_mode=True))
+                layers.append(_same_max_pool(kernel, stride))
             block = InceptionBlock3d(in_ch, widths)
             layers.append(block)
             in_ch = block.out_channels
