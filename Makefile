@@ -25,8 +25,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-compile "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q --no-compile -e ".[dev]"
 	@echo "$(TORCH_SPEC)" > $(STAMP)
 
 ifneq ($(shell cat $(STAMP) 2>/dev/null),$(TORCH_SPEC))

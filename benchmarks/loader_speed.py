@@ -33,6 +33,7 @@ import torch
 from PIL import Image, ImageEnhance
 from torch.utils.data import DataLoader, Dataset
 
+from nrdfer.commands.preset import overrides, read_preset
 from nrdfer.data.folds import make_folds
 from nrdfer.data.frames import list_frames
 from nrdfer.data.manifest import ingest
@@ -149,9 +150,13 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    data = load_section(ROOT / "params.yaml", "data")
+    # the paper's sizes (112 px input, frames stored at 128 px) whatever the demo params say
+    paper = overrides(read_preset(str(ROOT / "presets/paper.yaml")))
+    data = load_section(ROOT / "params.yaml", "data", [s for s in paper if s.startswith("data.")])
     data = dataclasses.replace(data, batch_size=8, balanced=False, resampled=False)
-    shards = load_section(ROOT / "params.yaml", "shards")
+    shards = load_section(
+        ROOT / "params.yaml", "shards", [s for s in paper if s.startswith("shards.")]
+    )
     spec = ShardSpec(shards.short_side, shards.quality, 16, shards.max_frames)
 
     with tempfile.TemporaryDirectory() as tmp:
