@@ -21,12 +21,14 @@ export PYTHONHASHSEED := 0
 
 venv: $(STAMP)
 
-# Re-install when pyproject.toml or the torch spec changes.
+# Re-install when pyproject.toml or the torch spec changes. Keep pip's byte-compilation: with
+# PYTHONDONTWRITEBYTECODE set (as on our CI machines) a --no-compile venv recompiles torch and
+# dvc in every stage process (import torch 7.9 s instead of 4.5 s; the test suite 17 min, not 10).
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile "$(TORCH_SPEC)" $(TORCH_INDEX)
-	$(BIN)/python -m pip install -q --no-compile -e ".[dev]"
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q -e ".[dev]"
 	@echo "$(TORCH_SPEC)" > $(STAMP)
 
 ifneq ($(shell cat $(STAMP) 2>/dev/null),$(TORCH_SPEC))
