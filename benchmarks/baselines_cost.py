@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from nrdfer.commands.preset import overrides, read_preset
+from nrdfer.commands.preset import preset_overrides
 from nrdfer.io import write_json
 from nrdfer.models import build_model
 from nrdfer.models.flops import model_cost
@@ -68,8 +68,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sets = overrides(read_preset(args.preset)) if args.preset else []
-    sets = [s for s in sets if s.startswith("model.")]
+    sets = preset_overrides(args.preset, "model") if args.preset else []
     base = load_section(Path(args.params), "model", sets)
     rows = []
     for name, paper in PAPER_GFLOPS.items():

@@ -33,7 +33,7 @@ import torch
 from PIL import Image, ImageEnhance
 from torch.utils.data import DataLoader, Dataset
 
-from nrdfer.commands.preset import overrides, read_preset
+from nrdfer.commands.preset import preset_overrides
 from nrdfer.data.folds import make_folds
 from nrdfer.data.frames import list_frames
 from nrdfer.data.manifest import ingest
@@ -151,12 +151,10 @@ def main() -> None:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     # the paper's sizes (112 px input, frames stored at 128 px) whatever the demo params say
-    paper = overrides(read_preset(str(ROOT / "presets/paper.yaml")))
-    data = load_section(ROOT / "params.yaml", "data", [s for s in paper if s.startswith("data.")])
+    paper = ROOT / "presets/paper.yaml"
+    data = load_section(ROOT / "params.yaml", "data", preset_overrides(paper, "data"))
     data = dataclasses.replace(data, batch_size=8, balanced=False, resampled=False)
-    shards = load_section(
-        ROOT / "params.yaml", "shards", [s for s in paper if s.startswith("shards.")]
-    )
+    shards = load_section(ROOT / "params.yaml", "shards", preset_overrides(paper, "shards"))
     spec = ShardSpec(shards.short_side, shards.quality, 16, shards.max_frames)
 
     with tempfile.TemporaryDirectory() as tmp:

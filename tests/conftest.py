@@ -17,10 +17,9 @@ PAPER_PRESET = ROOT / "presets" / "paper.yaml"
 def paper_overrides(section: str | None = None) -> list[str]:
     """The paper's settings (presets/paper.yaml) as ``-S`` overrides of params.yaml, which holds
     the demo's small sizes; ``section`` keeps only that section's keys."""
-    from nrdfer.commands.preset import overrides, read_preset
+    from nrdfer.commands.preset import preset_overrides
 
-    sets = overrides(read_preset(str(PAPER_PRESET)))
-    return [s for s in sets if section is None or s.startswith(f"{section}.")]
+    return preset_overrides(PAPER_PRESET, section)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -42,6 +42,12 @@ def overrides(preset: dict[str, object]) -> list[str]:
     return [f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in preset.items()]
 
 
+def preset_overrides(path: str | Path, section: str | None = None) -> list[str]:
+    """A preset file as ``key=value`` overrides; ``section`` keeps only that section's keys."""
+    sets = overrides(read_preset(str(path)))
+    return [s for s in sets if section is None or s.startswith(f"{section}.")]
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("preset", help="preset file, e.g. presets/paper-dfew.yaml")
     parser.add_argument(
