@@ -121,7 +121,7 @@ class SynthParams:
     dfew_face_size: tuple[float, float]  # min, max face half-height as a share of the scene height
     # side of the face crops written to Clip/clip_224x224 (224 in the real set)
     dfew_frame_size: int
-    dfew_original_size: tuple[int, int]  # width, height of Clip/original/<id>.mp4 (H.264)
+    dfew_original_size: tuple[int, int]  # width, height of Clip/original/<id>.mp4 (demo: MPEG-4)
     dfew_frame_name: str  # frame file name pattern, keys {clip} (int id) and {frame} (1-based)
     # train(single-labeled) or train(single_labeled)
     dfew_split_spelling: Literal["hyphen", "underscore"]

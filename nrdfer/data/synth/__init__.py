@@ -62,7 +62,7 @@ def _check(params: SynthParams, dfew: int, afew: int) -> None:
     if "{frame" not in params.dfew_frame_name or not params.dfew_frame_name.endswith(".jpg"):
         raise bad("dfew_frame_name", "must contain {frame} and end with .jpg")
     if params.dfew_original_size[0] % 2 or params.dfew_original_size[1] % 2:
-        raise bad("dfew_original_size", "must be even (H.264 4:2:0)")
+        raise bad("dfew_original_size", "must be even (YUV 4:2:0 video)")
     if params.afew_size[0] % 2 or params.afew_size[1] % 2:
         raise bad("afew_size", "must be even")
 
