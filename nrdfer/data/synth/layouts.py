@@ -146,10 +146,8 @@ def crop_faces(frames: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
     return out
 
 
-def write_video(
-    path: Path, frames: np.ndarray, fps: int, codec: str, size: tuple[int, int]
-) -> None:
-    """Encode RGB frames (T, H, W, 3) with PyAV: MPEG-4 Part 2 (``mpeg4``), tagged XVID in .avi.
+def write_video(path: Path, frames: np.ndarray, fps: int, size: tuple[int, int]) -> None:
+    """Encode RGB frames (T, H, W, 3) with PyAV as MPEG-4 Part 2 (tagged XVID in .avi).
 
     The DFEW originals are H.264 in the real set; libx264's output was not byte-reproducible
     between runs of one seed (tests/reliability/test_determinism.py), so the demo writes the
@@ -160,7 +158,7 @@ def write_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
+        stream = container.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.thread_count = 1  # single-threaded encoding is bit-for-bit reproducible
         stream.bit_rate = 1_200_000
@@ -211,13 +209,12 @@ def render_job(job: Job) -> dict[str, Any]:
             root / "Clip" / "original" / f"{job.name}.mp4",
             clip.frames,
             job.fps,
-            "mpeg4",
             job.original_size,
         )
         meta["video_name"] = int(job.name)
         shown = crops
     else:
-        write_video(root / f"{job.name}.avi", clip.frames, job.fps, "mpeg4", job.size)
+        write_video(root / f"{job.name}.avi", clip.frames, job.fps, job.size)
         split, _, vid = job.name.split("/")
         meta.update(split=split, id=vid, path=f"{job.name}.avi")
         meta["boxes"] = np.round(clip.boxes, 1).tolist()
