@@ -222,8 +222,14 @@ class DataParams:
     flip_p: float  # horizontal flip probability
     brightness: float  # brightness jitter b: factor uniform in [max(0, 1-b), 1+b] (authors: 0.6)
     rotation: float  # rotation uniform in +-this many degrees (authors: 4)
+    # where the training warp runs: loader (its workers, OpenCV), device (after batching, on
+    # the training device), auto (device on an accelerator, loader on CPU)
+    augment_on: Literal["auto", "loader", "device"]
     batch_size: int  # clips per batch (per process under DDP; paper: 32)
-    num_workers: int  # DataLoader worker processes
+    num_workers: int  # loader workers (0: decode in the consuming process, between steps)
+    # process: DataLoader worker processes; thread: threads of the training process (OpenCV
+    # releases the GIL; decoded batches are not copied between processes)
+    worker_kind: Literal["process", "thread"]
     shuffle_buffer: int  # training shuffle buffer, clips per worker
     balanced: bool  # class-balanced oversampling of the training set (the paper's NR-DFERNet*)
     # train reader draws shards with replacement, equal batches per rank (use for DDP)

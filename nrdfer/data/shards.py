@@ -7,12 +7,18 @@ Layout of a shard directory (see ``docs/data.md``)::
     set_1-000000.tar ...       one partition per prefix (DFEW test sets, AFEW train/val,
                                stratified fold_k); each usable clip stored exactly once
 
-A sample is ``{__key__: clip id, json: metadata, cls: label, 0000.jpg, 0001.jpg, ...}`` with
-every (or at most ``max_frames`` evenly spaced) frame as a JPEG whose short side leaves room for
-the random crop. Fold k reads the parts that hold its clips and keeps only the ids of the split
-asked for, before any JPEG is decoded; only the T sampled frames of a clip are decoded.
+A sample is three tar members, ``<clip id>.json`` (metadata, with the byte length of every
+frame), ``<clip id>.cls`` (the label) and ``<clip id>.mjpeg``: every (or at most ``max_frames``
+evenly spaced) frame as a JPEG whose short side leaves room for the random crop, the JPEGs
+concatenated in frame order (a Motion-JPEG stream: ``ffplay -f mjpeg 00001.mjpeg`` plays it,
+:func:`frame_jpegs` splits it). Three members per clip whatever its length keep the cost of
+reading a tar independent of the frame count. Fold k reads the parts that hold its clips and
+keeps only the ids of the split asked for, before any JPEG is decoded; only the T sampled
+frames of a clip are decoded, straight into a batch buffer in shared memory.
 
-Readers yield ``(clips uint8 (B, T, 3, H, W), labels int64 (B,), keys list[str])``.
+Readers yield ``(clips uint8 (B, T, 3, H, W), labels int64 (B,), keys list[str])``. With
+``data.augment_on: device`` the training reader hands the decoded frames and each clip's
+augmentation draws over, and the warp runs after batching on the training device.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ import math
 import random
 import shutil
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +46,20 @@ from tqdm import tqdm
 from nrdfer.data.frames import read_clip
 from nrdfer.data.manifest import OK
 from nrdfer.data.sampling import sample_indices
-from nrdfer.data.transforms import ClipAugment, augment_clip, resize_clip
+from nrdfer.data.transforms import (
+    ClipAugment,
+    augment_clip,
+    clip_affine,
+    draw_clip_params,
+    resize_clip,
+    warp_batch,
+)
 from nrdfer.errors import UserError
 from nrdfer.io import read_json, write_json
 from nrdfer.params import DataParams
 
 INDEX = "index.json"
-FORMAT = 1
+FORMAT = 2  # 1: one member per frame (before 2026-12); 2: one .mjpeg member per clip
 _PROGRESS_DIR = ".progress"
 
 
@@ -76,10 +89,6 @@ class ShardSpec:
 # --------------------------------------------------------------------------------------------
 
 
-def _frame_name(i: int) -> str:
-    return f"{i:04d}.jpg"
-
-
 def keep_frames(n: int, max_frames: int) -> np.ndarray:
     """Indices of the frames stored for a clip of n frames (all, or max_frames evenly spaced)."""
     if max_frames <= 0 or n <= max_frames:
@@ -104,17 +113,27 @@ def encode_clip_sample(
     if "." in clip_id or "/" in clip_id:
         raise ValueError(f"clip id {clip_id!r} must not contain '.' or '/' (WebDataset keys)")
     keep = keep_frames(len(frames), spec.max_frames)
-    sample: dict[str, Any] = {"__key__": clip_id}
     params = [cv2.IMWRITE_JPEG_QUALITY, spec.quality]
-    for j, i in enumerate(keep):
+    jpegs = []
+    for i in keep:
         ok, buf = cv2.imencode(".jpg", resize_short_side(frames[i], spec.short_side), params)
         if not ok:
             raise ValueError(f"{clip_id}: JPEG encoding failed for frame {i}")
-        sample[_frame_name(j)] = buf.tobytes()
-    info = dict(meta, clip_id=clip_id, label=label, frames=len(keep), source_frames=len(frames))
-    sample["json"] = json.dumps(info, sort_keys=True).encode()
-    sample["cls"] = str(label).encode()
-    return sample
+        jpegs.append(buf.tobytes())
+    info = dict(
+        meta,
+        clip_id=clip_id,
+        label=label,
+        frames=len(keep),
+        source_frames=len(frames),
+        frame_bytes=[len(j) for j in jpegs],
+    )
+    return {
+        "__key__": clip_id,
+        "json": json.dumps(info, sort_keys=True).encode(),
+        "cls": str(label).encode(),
+        "mjpeg": b"".join(jpegs),
+    }
 
 
 def _write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
@@ -397,39 +416,38 @@ def tar_members(fh: Any, path: Path) -> Iterator[tuple[str, bytes]]:
         yield (name[2:] if name.startswith("./") else name), data
 
 
+_MEMBERS = ("json", "cls", "mjpeg")  # the members of one clip sample
+
+
 def _group_members(files: Iterator[tuple[str, bytes]], path: Path) -> Iterator[dict[str, Any]]:
     """Group tar members into samples by key.
 
-    A sample is yielded as soon as it is complete (its JSON, label and as many frames as the
-    JSON announces), so tars whose members are not contiguous (e.g. re-packed by ``tar``
-    in directory order) read as well as our own, with a small buffer.
+    A sample is yielded as soon as it has its JSON, label and frames, so tars whose members
+    are not contiguous (e.g. re-packed by ``tar`` in directory order) read as well as our own.
+    Files that are none of a clip's members (a README added to a tar) are ignored; a clip
+    with some but not all of its members means a truncated or damaged shard.
     """
     pending: dict[str, dict[str, Any]] = {}
-    expected: dict[str, int] = {}
     for fname, data in files:
         prefix, suffix = wds.tariterators.base_plus_ext(fname)
         if prefix is None:
             continue
+        suffix = suffix.lower()
+        if suffix not in _MEMBERS:
+            continue
         key = prefix.rsplit("/", 1)[-1]
         sample = pending.setdefault(key, {"__key__": key, "__url__": str(path)})
-        suffix = suffix.lower()
         if suffix in sample:
             raise CorruptShardError(f"shard {path}: member {fname} appears twice")
         sample[suffix] = data
-        if suffix == "json":
-            expected[key] = int(json.loads(data).get("frames", -1))
-        if key in expected and "cls" in sample:
-            frames = sum(k.endswith(".jpg") for k in sample)
-            if frames == expected[key]:
-                del expected[key]
-                yield pending.pop(key)
+        if len(sample) == 2 + len(_MEMBERS):
+            yield pending.pop(key)
     for key, sample in pending.items():
-        if key in expected:
-            raise CorruptShardError(
-                f"shard {path}: clip {key!r} is incomplete (truncated shard); "
-                "re-run the shards stage"
-            )
-        yield sample
+        missing = ", ".join(f"{key}.{m}" for m in _MEMBERS if m not in sample)
+        raise CorruptShardError(
+            f"shard {path}: clip {key!r} is incomplete ({missing} missing; truncated shard); "
+            "re-run the shards stage"
+        )
 
 
 def iter_shard(path: str | Path, expected: int | None = None) -> Iterator[dict[str, Any]]:
@@ -464,9 +482,27 @@ def iter_shard(path: str | Path, expected: int | None = None) -> Iterator[dict[s
         )
 
 
-def _frame_keys(sample: dict[str, Any]) -> list[str]:
-    names = [k for k in sample if k.endswith(".jpg") and k[:-4].isdigit()]
-    return sorted(names, key=lambda k: int(k[:-4]))
+def frame_jpegs(sample: dict[str, Any]) -> list[memoryview]:
+    """The JPEG bytes of every stored frame of a raw sample, in frame order.
+
+    Raises:
+        CorruptShardError: the JSON does not describe the ``.mjpeg`` member (names the shard).
+    """
+    key, url = sample["__key__"], sample.get("__url__", "?")
+    try:
+        lengths = [int(n) for n in json.loads(sample["json"])["frame_bytes"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptShardError(
+            f"shard {url}: {key}.json has no valid frame_bytes ({exc}); re-run the shards stage"
+        ) from None
+    blob = memoryview(sample["mjpeg"])
+    if not lengths or min(lengths) <= 0 or sum(lengths) != len(blob):
+        raise CorruptShardError(
+            f"shard {url}: {key}.mjpeg holds {len(blob)} bytes, its JSON lists "
+            f"{len(lengths)} frames of {sum(lengths)}; re-run the shards stage"
+        )
+    ends = np.cumsum(lengths).tolist()
+    return [blob[e - n : e] for e, n in zip(ends, lengths, strict=True)]
 
 
 def _clip_rng(seed: int, epoch: int, key: str, stream: int) -> np.random.Generator:
@@ -475,40 +511,40 @@ def _clip_rng(seed: int, epoch: int, key: str, stream: int) -> np.random.Generat
     return np.random.default_rng([seed, epoch, zlib.crc32(key.encode()), stream])
 
 
-def decode_sample(
-    sample: dict[str, Any],
-    *,
-    U: int,
-    V: int,
-    train: bool,
-    augment: ClipAugment,
-    rng: np.random.Generator | None,
-) -> tuple[torch.Tensor, int, str]:
-    """Sample T = U·V frames, decode only those, and augment (train) or resize (test).
+def decode_frames(
+    sample: dict[str, Any], *, U: int, V: int, train: bool, rng: np.random.Generator | None
+) -> tuple[list[np.ndarray], int, str]:
+    """Sample T = U·V frame indices (§3.2) and decode only those frames.
 
     Returns:
-        (clip uint8 (T, 3, size, size) RGB, label, clip id).
+        (T uint8 RGB frames (H, W, 3), label, clip id).
     """
     key, url = sample["__key__"], sample.get("__url__", "?")
-    names = _frame_keys(sample)
-    if not names or "cls" not in sample:
-        raise CorruptShardError(f"shard {url}: sample {key!r} has no frames or no label")
-    idx = sample_indices(len(names), U, V, train=train, rng=rng)  # (T,)
+    jpegs = frame_jpegs(sample)
+    idx = sample_indices(len(jpegs), U, V, train=train, rng=rng)  # (T,)
     decoded: dict[int, np.ndarray] = {}
-    for i in np.unique(idx):
-        image = cv2.imdecode(np.frombuffer(sample[names[i]], np.uint8), cv2.IMREAD_COLOR_RGB)
+    for i in np.unique(idx).tolist():
+        image = cv2.imdecode(np.frombuffer(jpegs[i], np.uint8), cv2.IMREAD_COLOR_RGB)
         if image is None:
-            raise CorruptShardError(f"shard {url}: frame {names[i]} of {key!r} does not decode")
-        decoded[int(i)] = image
-    frames = [decoded[int(i)] for i in idx]
-    clip = augment_clip(frames, augment, rng) if train else resize_clip(frames, augment.size)
-    return torch.from_numpy(clip), int(sample["cls"]), key
+            raise CorruptShardError(f"shard {url}: frame {i} of {key!r} does not decode")
+        decoded[i] = image
+    try:
+        label = int(sample["cls"])
+    except ValueError:
+        raise CorruptShardError(f"shard {url}: {key}.cls is not a label") from None
+    return [decoded[i] for i in idx.tolist()], label, key
 
 
-def _collate(items: list[tuple[torch.Tensor, int, str]]):
-    clips = torch.from_numpy(np.stack([c.numpy() for c, _, _ in items]))  # (B, T, 3, H, W)
-    labels = torch.tensor([y for _, y, _ in items], dtype=torch.int64)  # (B,)
-    return clips, labels, [k for _, _, k in items]
+def _batch_buffer(shape: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
+    """An uninitialised uint8 batch, in shared memory inside a DataLoader worker so that
+    handing it to the main process copies nothing (what torch's default_collate does)."""
+    numel = math.prod(shape)
+    if get_worker_info() is not None:
+        storage = torch.UntypedStorage._new_shared(numel)
+        tensor = torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape)
+    else:
+        tensor = torch.empty(shape, dtype=torch.uint8)
+    return tensor, tensor.numpy()
 
 
 def repeat_factors(labels: Sequence[int]) -> dict[int, float]:
@@ -537,6 +573,8 @@ class ClipStream(IterableDataset):
         epoch: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        warp_later: bool = False,
+        threads: int = 0,
     ) -> None:
         super().__init__()
         if not ids:
@@ -549,6 +587,8 @@ class ClipStream(IterableDataset):
         self.epoch = epoch
         self.rank = rank
         self.world_size = world_size
+        self.warp_later = warp_later and train  # training augmentation after batching
+        self.threads = threads  # thread workers decoding batches ahead (0: inline)
         self.augment = ClipAugment(
             size=data.size,
             crop_area=data.crop_area,
@@ -571,9 +611,7 @@ class ClipStream(IterableDataset):
         self.epoch = epoch
 
     def _slot(self) -> tuple[int, int]:
-        info = get_worker_info()
-        if info is not None:  # one thread per worker: workers are the parallelism
-            cv2.setNumThreads(1)
+        info = get_worker_info()  # (worker processes inherit one OpenCV thread: ClipLoader)
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return self.rank * workers + worker, self.world_size * workers
 
@@ -609,14 +647,46 @@ class ClipStream(IterableDataset):
             for r in range(repeats):
                 yield sample, r
 
-    def _decode(self, item: tuple[dict[str, Any], int]) -> tuple[torch.Tensor, int, str]:
-        sample, repeat = item
-        rng = (
-            _clip_rng(self.seed, self.epoch, sample["__key__"], repeat + 1) if self.train else None
-        )
-        return decode_sample(
-            sample, U=self.data.U, V=self.data.V, train=self.train, augment=self.augment, rng=rng
-        )
+    def _batch(self, items: list[tuple[dict[str, Any], int]]):
+        """Decode a batch straight into one (shared-memory) buffer.
+
+        Returns ``(clips, labels, keys)``; with ``warp_later``, ``(frames, labels, keys,
+        maps, brightness)``: the decoded frames uint8 (B, T, H, W, 3) (zero-padded to the
+        largest frame of the batch), the source->output pixel maps float64 (B, 2, 3) and the
+        brightness factors float64 (B,), for :func:`~nrdfer.data.transforms.warp_batch`.
+        """
+        data, size = self.data, self.data.size
+        decoded, rngs = [], []
+        for sample, repeat in items:
+            rng = None
+            if self.train:
+                rng = _clip_rng(self.seed, self.epoch, sample["__key__"], repeat + 1)
+            decoded.append(decode_frames(sample, U=data.U, V=data.V, train=self.train, rng=rng))
+            rngs.append(rng)
+        labels = torch.tensor([y for _, y, _ in decoded], dtype=torch.int64)  # (B,)
+        keys = [k for _, _, k in decoded]
+        B, T = len(items), data.U * data.V
+        if self.warp_later:
+            heights = [frames[0].shape[0] for frames, _, _ in decoded]
+            widths = [frames[0].shape[1] for frames, _, _ in decoded]
+            batch, out = _batch_buffer((B, T, max(heights), max(widths), 3))  # (B, T, H, W, 3)
+            if len(set(heights)) > 1 or len(set(widths)) > 1:
+                out.fill(0)  # black padding: to the warp it is outside the frame
+            maps, factors = np.empty((B, 2, 3)), np.empty(B)
+            for b, ((frames, _, _), rng) in enumerate(zip(decoded, rngs, strict=True)):
+                h, w = frames[0].shape[:2]
+                p = draw_clip_params(h, w, self.augment, rng)
+                maps[b], factors[b] = clip_affine(p, size), p.brightness
+                for t, frame in enumerate(frames):
+                    out[b, t, :h, :w] = frame
+            return batch, labels, keys, torch.from_numpy(maps), torch.from_numpy(factors)
+        batch, out = _batch_buffer((B, T, 3, size, size))  # (B, T, 3, S, S)
+        for b, ((frames, _, _), rng) in enumerate(zip(decoded, rngs, strict=True)):
+            if self.train:
+                augment_clip(frames, self.augment, rng, out=out[b])
+            else:
+                resize_clip(frames, size, out=out[b])
+        return batch, labels, keys
 
     def __iter__(self):
         slot, slots = self._slot()
@@ -628,12 +698,88 @@ class ClipStream(IterableDataset):
         if self.train and self.data.resampled:  # a fixed quota per reader: equal batches per rank
             quota = math.ceil(self.num_clips / slots)
             stream = (item for _, item in zip(range(quota), stream, strict=False))
-        batches = wds.batched(self.data.batch_size, collation_fn=_collate, partial=True)
-        yield from batches(wds.map(self._decode)(stream))
+        chunks = _chunked(stream, self.data.batch_size)
+        if self.threads <= 0:
+            yield from map(self._batch, chunks)
+            return
+        # thread workers: batches decoded ahead by a pool (cv2 releases the GIL), yielded in
+        # stream order, so the result does not depend on the number of threads; one OpenCV
+        # thread each while they run (the threads are the parallelism)
+        previous = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="nrdfer-loader") as pool:
+                ahead: deque = deque()
+                try:
+                    for items in chunks:
+                        ahead.append(pool.submit(self._batch, items))
+                        if len(ahead) >= 2 * self.threads:
+                            yield ahead.popleft().result()
+                    while ahead:
+                        yield ahead.popleft().result()
+                finally:
+                    for future in ahead:  # the consumer stopped early or a batch failed
+                        future.cancel()
+        finally:
+            cv2.setNumThreads(previous)
+
+
+def _chunked(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class ClipLoader(DataLoader):
-    """A DataLoader over a :class:`ClipStream` (batching happens in the workers)."""
+    """A DataLoader over a :class:`ClipStream` (batching happens in the workers).
+
+    With ``warp_device`` set, the workers decode and draw, and each batch is augmented here,
+    after batching, on that device (:func:`~nrdfer.data.transforms.warp_batch`); the
+    batches it yields then already live on the device.
+    """
+
+    def __init__(
+        self, stream: ClipStream, workers: int, kind: str, warp_device: torch.device | None
+    ) -> None:
+        if kind not in ("process", "thread"):
+            raise ValueError(f"worker_kind must be process or thread, got {kind!r}")
+        processes = workers if kind == "process" else 0
+        stream.threads = workers if kind == "thread" else 0
+        super().__init__(
+            stream,
+            batch_size=None,
+            num_workers=processes,
+            persistent_workers=False,
+            prefetch_factor=4 if processes > 0 else None,
+        )
+        self.warp_device = warp_device
+
+    def __iter__(self):
+        if self.num_workers > 0:
+            # The worker processes fork here and inherit one OpenCV thread each (the workers
+            # are the parallelism). Setting it inside a forked worker instead deadlocks once
+            # this process has used OpenCV's thread pool (e.g. the CPU warp of augment_on:
+            # device), so it is set around the fork and restored.
+            previous = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                batches = super().__iter__()
+            finally:
+                cv2.setNumThreads(previous)
+        else:
+            batches = super().__iter__()
+        return batches if self.warp_device is None else self._warped(batches)
+
+    def _warped(self, batches):
+        device, size = self.warp_device, self.dataset.data.size
+        for frames, labels, keys, maps, factors in batches:
+            frames = frames.to(device, non_blocking=True)  # (B, T, H, W, 3) uint8
+            yield warp_batch(frames, maps, factors, size), labels, keys  # (B, T, 3, S, S)
 
     def set_epoch(self, epoch: int) -> None:
         """Re-seed sampling, augmentation and shuffling for ``epoch`` (call before iterating)."""
@@ -645,14 +791,18 @@ class ClipLoader(DataLoader):
         return self.dataset.num_clips
 
 
-def _loader(stream: ClipStream, workers: int) -> ClipLoader:
-    return ClipLoader(
-        stream,
-        batch_size=None,
-        num_workers=workers,
-        persistent_workers=False,
-        prefetch_factor=4 if workers > 0 else None,
-    )
+def augment_device(augment_on: str, device: torch.device | str | None) -> torch.device | None:
+    """Where the training augmentation runs: ``None`` (in the loader) or the device to warp on.
+
+    ``auto`` warps on the training device when it is an accelerator and in the loader on CPU;
+    ``device`` warps on the training device (CPU included); ``loader`` never defers.
+    """
+    device = torch.device("cpu") if device is None else torch.device(device)
+    if augment_on == "loader" or (augment_on == "auto" and device.type == "cpu"):
+        return None
+    if augment_on in ("auto", "device"):
+        return device
+    raise ValueError(f"augment_on must be auto, loader or device, got {augment_on!r}")
 
 
 def train_loader(
@@ -665,14 +815,18 @@ def train_loader(
     rank: int = 0,
     world_size: int = 1,
     num_workers: int | None = None,
+    device: torch.device | str | None = None,
 ) -> ClipLoader:
     """Shuffled, augmented training batches of a fold (random U x V sampling, §3.2).
 
     Deterministic for (seed, epoch) on CPU. ``data.balanced`` oversamples rare classes;
     ``data.resampled`` draws shards with replacement so every rank yields the same number
-    of batches (use it for DDP training). Call ``loader.set_epoch(e)`` before each epoch.
+    of batches (use it for DDP training). ``data.augment_on`` says where the augmentation's
+    per-pixel work runs: in the loader, or after batching on ``device`` (the training
+    device; the batches then arrive on it). Call ``loader.set_epoch(e)`` before each epoch.
     """
     index = ShardIndex(shard_dir)
+    warp = augment_device(data.augment_on, device)
     stream = ClipStream(
         index,
         index.ids(fold, "train"),
@@ -682,8 +836,10 @@ def train_loader(
         epoch=epoch,
         rank=rank,
         world_size=world_size,
+        warp_later=warp is not None,
     )
-    return _loader(stream, data.num_workers if num_workers is None else num_workers)
+    workers = data.num_workers if num_workers is None else num_workers
+    return ClipLoader(stream, workers, data.worker_kind, warp)
 
 
 def eval_loader(
@@ -711,4 +867,5 @@ def eval_loader(
         rank=rank,
         world_size=world_size,
     )
-    return _loader(stream, data.num_workers if num_workers is None else num_workers)
+    workers = data.num_workers if num_workers is None else num_workers
+    return ClipLoader(stream, workers, data.worker_kind, None)

@@ -7,8 +7,10 @@ jitter (factor uniform in ``[max(0, 1 - b), 1 + b]``, b = 0.6) and a rotation un
 clip and applied with a single ``cv2.warpAffine`` per frame (pixels that fall outside the
 source frame are black, as after the authors' rotation). Test: resize to ``size x size``.
 
-Frames come in and go out as uint8 ``(H, W, 3)`` arrays; the output clip is uint8
-``(T, 3, size, size)``, the shared batch format.
+Frames come in as uint8 ``(H, W, 3)`` arrays; the output clip is uint8 ``(T, 3, size, size)``,
+the shared batch format. The same maps can instead be applied after batching, on the training
+device (:func:`warp_batch`, ``data.augment_on: device``), which takes the per-pixel work off
+the DataLoader workers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,39 @@ def affine_maps(matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return cv2.convertMaps(map_x.astype(np.float32), map_y.astype(np.float32), cv2.CV_16SC2)
 
 
-def _to_clip(frames: Sequence[np.ndarray]) -> np.ndarray:
-    clip = np.stack(frames)  # (T, S, S, 3)
-    return np.ascontiguousarray(clip.transpose(0, 3, 1, 2))  # (T, 3, S, S)
+def warp_clip_into(
+    frames: Sequence[np.ndarray], matrix: np.ndarray, brightness: float, out: np.ndarray
+) -> np.ndarray:
+    """Warp T frames with one 2x3 map and scale their brightness, written into ``out``.
+
+    Args:
+        frames: T uint8 frames (H, W, 3) of one size.
+        matrix: the 2x3 map source pixel -> output pixel (:func:`clip_affine`).
+        brightness: multiplicative factor (1 = none); results are rounded and saturated.
+        out: uint8 (T, 3, S, S) destination (e.g. a slot of a shared-memory batch).
+
+    Returns:
+        ``out``.
+    """
+    if not out.flags.c_contiguous or out.dtype != np.uint8:
+        raise ValueError("out must be a C-contiguous uint8 (T, 3, S, S) array")
+    size = out.shape[-1]
+    map1, map2 = affine_maps(matrix, size)
+    tmp = np.empty((size, size, 3), np.uint8)  # (S, S, 3): cv2 writes interleaved channels
+    for t, frame in enumerate(frames):
+        cv2.remap(frame, map1, map2, cv2.INTER_LINEAR, dst=tmp, borderMode=cv2.BORDER_CONSTANT)
+        out[t] = tmp.transpose(2, 0, 1)  # (3, S, S)
+    if brightness != 1.0:
+        flat = out.reshape(out.shape[0] * 3, -1)  # (T·3, S·S) view: cv2 takes 2-D arrays
+        cv2.convertScaleAbs(flat, dst=flat, alpha=brightness)
+    return out
 
 
 def augment_clip(
-    frames: Sequence[np.ndarray], aug: ClipAugment, rng: np.random.Generator
+    frames: Sequence[np.ndarray],
+    aug: ClipAugment,
+    rng: np.random.Generator,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Training augmentation with one set of random parameters for all frames.
 
@@ -144,30 +174,87 @@ def augment_clip(
         frames: T uint8 frames (H, W, 3) of the same size.
         aug: augmentation settings.
         rng: the clip's random generator.
+        out: optional uint8 (T, 3, size, size) destination.
 
     Returns:
         uint8 array (T, 3, size, size).
     """
     height, width = frames[0].shape[:2]
     p = draw_clip_params(height, width, aug, rng)
-    map1, map2 = affine_maps(clip_affine(p, aug.size), aug.size)
-    out = [
-        cv2.remap(f, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        for f in frames
-    ]
-    clip = _to_clip(out)  # (T, 3, S, S)
-    if p.brightness != 1.0:
-        flat = clip.reshape(clip.shape[0] * 3, -1)  # (T·3, S·S): cv2 takes 2-D arrays
-        clip = cv2.convertScaleAbs(flat, alpha=p.brightness).reshape(clip.shape)
-    return clip
+    if out is None:
+        out = np.empty((len(frames), 3, aug.size, aug.size), np.uint8)
+    return warp_clip_into(frames, clip_affine(p, aug.size), p.brightness, out)
 
 
-def resize_clip(frames: Sequence[np.ndarray], size: int) -> np.ndarray:
+def resize_clip(
+    frames: Sequence[np.ndarray], size: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """Test transform: resize every frame to ``size x size``; returns uint8 (T, 3, size, size)."""
-    out = [
-        f
-        if f.shape[:2] == (size, size)
-        else cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR)
-        for f in frames
-    ]
-    return _to_clip(out)
+    if out is None:
+        out = np.empty((len(frames), 3, size, size), np.uint8)
+    for t, f in enumerate(frames):
+        if f.shape[:2] != (size, size):
+            f = cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR)
+        out[t] = f.transpose(2, 0, 1)  # (3, S, S)
+    return out
+
+
+# ---- augmentation after batching, on the training device (data.augment_on: device) ----
+
+
+def _normalised_theta(matrix: np.ndarray, height: int, width: int, size: int) -> np.ndarray:
+    """``affine_grid`` theta (align_corners=False) of a source->output pixel map."""
+    inverse = np.vstack([cv2.invertAffineTransform(matrix), [0, 0, 1]])  # output px -> source px
+    out_px = np.array([[size / 2, 0, (size - 1) / 2], [0, size / 2, (size - 1) / 2], [0, 0, 1]])
+    src_norm = np.array([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1], [0, 0, 1]])
+    return (src_norm @ inverse @ out_px)[:2]
+
+
+def warp_batch(
+    frames: torch.Tensor,
+    matrices: torch.Tensor,
+    brightness: torch.Tensor,
+    size: int,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """The training augmentation of a whole batch, on the device that holds ``frames``.
+
+    Same maps and brightness as :func:`augment_clip` (drawn in the loader), applied after
+    batching: ``torch`` (``affine_grid`` + bilinear ``grid_sample``, black outside the
+    frame) on accelerators, OpenCV's fixed-point remap on the CPU. The two agree to
+    within interpolation rounding (a grey level or two).
+
+    Args:
+        frames: uint8 (B, T, H, W, 3), frames zero-padded to a common H x W at the
+            bottom/right.
+        matrices: float (B, 2, 3) source pixel -> output pixel maps.
+        brightness: float (B,) multiplicative factors.
+        size: output side S.
+        backend: ``auto`` (OpenCV on CPU, torch elsewhere), ``torch`` or ``opencv``.
+
+    Returns:
+        uint8 (B, T, 3, S, S) on ``frames.device``.
+    """
+    B, T, H, W, _ = frames.shape
+    if backend == "auto":
+        backend = "opencv" if frames.device.type == "cpu" else "torch"
+    if backend == "opencv":
+        src = frames.cpu().numpy()
+        out = np.empty((B, T, 3, size, size), np.uint8)
+        for b in range(B):
+            m = matrices[b].double().cpu().numpy()
+            warp_clip_into(list(src[b]), m, float(brightness[b]), out[b])
+        return torch.from_numpy(out).to(frames.device)
+    if backend != "torch":
+        raise ValueError(f"backend must be auto, torch or opencv, got {backend!r}")
+    theta = np.stack(
+        [_normalised_theta(m, H, W, size) for m in matrices.double().cpu().numpy()]
+    )  # (B, 2, 3)
+    theta = torch.as_tensor(theta, dtype=torch.float32, device=frames.device)
+    theta = theta.repeat_interleave(T, dim=0)  # (B·T, 2, 3)
+    x = frames.reshape(B * T, H, W, 3).permute(0, 3, 1, 2).float()  # (B·T, 3, H, W)
+    grid = F.affine_grid(theta, [B * T, 3, size, size], align_corners=False)
+    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    scale = brightness.to(frames.device, torch.float32).repeat_interleave(T)  # (B·T,)
+    y = (y * scale.view(-1, 1, 1, 1)).round_().clamp_(0, 255)
+    return y.to(torch.uint8).view(B, T, 3, size, size)

@@ -157,7 +157,13 @@ def train_fold(
             model.load_state_dict(state["model_state"])
             identity["init"] = file_digest(init)
         loader = train_loader(
-            shards, fold, data, seed=base.seed, rank=ctx.rank, world_size=ctx.world_size
+            shards,
+            fold,
+            data,
+            seed=base.seed,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            device=device,  # data.augment_on: device/auto warps the batches there
         )
 
         def train_batches(epoch: int):

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from nrdfer.data.sampling import centred_starts, random_starts, sample_indices
-from nrdfer.data.transforms import ClipAugment, augment_clip, random_crop_box, resize_clip
+from nrdfer.data.transforms import (
+    ClipAugment,
+    augment_clip,
+    clip_affine,
+    draw_clip_params,
+    random_crop_box,
+    resize_clip,
+    warp_batch,
+)
 
 U, V = 8, 2
 
@@ -106,3 +116,52 @@ def test_brightness_scales_and_rotation_moves_pixels():
     rot = ClipAugment(16, (1.0, 1.0), (1.0, 1.0), flip_p=0.0, brightness=0.0, rotation=4.0)
     out = augment_clip([frame], rot, np.random.default_rng(0))
     assert out[0, :, 0, 0].max() < 100  # a rotated corner falls outside the frame (black)
+
+
+def _draws(frames_hw, seeds, aug=AUG):
+    """Each clip's maps and brightness as the loader draws them (one generator per clip)."""
+    maps, factors = [], []
+    for (h, w), seed in zip(frames_hw, seeds, strict=True):
+        p = draw_clip_params(h, w, aug, np.random.default_rng(seed))
+        maps.append(clip_affine(p, aug.size))
+        factors.append(p.brightness)
+    return torch.tensor(np.stack(maps)), torch.tensor(factors)
+
+
+def test_warp_batch_is_the_loader_augmentation_after_batching():
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 255, size=(3, 4, 20, 22, 3), dtype=np.uint8)  # (B, T, H, W, 3)
+    clips = cv2.GaussianBlur(clips.reshape(-1, 22, 3), (0, 0), 1.5).reshape(clips.shape)
+    maps, factors = _draws([(20, 22)] * 3, [5, 6, 7])
+    loader_side = np.stack(
+        [
+            augment_clip(list(c), AUG, np.random.default_rng(s))
+            for c, s in zip(clips, [5, 6, 7], strict=True)
+        ]
+    )  # (B, T, 3, 16, 16): the draws of augment_clip are those of _draws
+    frames = torch.from_numpy(clips)
+    cv = warp_batch(frames, maps, factors, 16, backend="opencv")
+    assert cv.dtype == torch.uint8 and cv.shape == (3, 4, 3, 16, 16)
+    assert np.array_equal(cv.numpy(), loader_side), "OpenCV backend: bit-identical"
+    th = warp_batch(frames, maps, factors, 16, backend="torch").numpy().astype(int)
+    diff = np.abs(th - loader_side.astype(int))
+    assert diff.mean() < 0.6 and np.percentile(diff, 99) <= 3, (diff.mean(), diff.max())
+    with pytest.raises(ValueError, match="backend"):
+        warp_batch(frames, maps, factors, 16, backend="pil")
+
+
+def test_warp_batch_zero_padding_is_outside_the_frame():
+    rng = np.random.default_rng(1)
+    small = cv2.GaussianBlur(rng.integers(0, 255, (18, 16, 3), dtype=np.uint8), (0, 0), 1.5)
+    big = cv2.GaussianBlur(rng.integers(0, 255, (24, 26, 3), dtype=np.uint8), (0, 0), 1.5)
+    canvas = np.zeros((2, 2, 24, 26, 3), np.uint8)  # what the loader builds for mixed sizes
+    canvas[0, :, :18, :16] = small
+    canvas[1] = big
+    maps, factors = _draws([(18, 16), (24, 26)], [3, 4])
+    for backend in ("opencv", "torch"):
+        padded = warp_batch(torch.from_numpy(canvas), maps, factors, 16, backend=backend)
+        alone = warp_batch(
+            torch.from_numpy(np.stack([small] * 2)[None]), maps[:1], factors[:1], 16, backend
+        )
+        diff = np.abs(padded[0].numpy().astype(int) - alone[0].numpy().astype(int))
+        assert diff.max() <= 1, (backend, diff.max())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections import Counter
 
@@ -231,11 +233,119 @@ def test_readers_need_an_index(tmp_path):
 
 
 def test_shards_are_webdataset_compatible(built):
+    import cv2
     import webdataset as wds
 
-    _, _, _, out, index = built
+    _, table, _, out, index = built
     url = str(out / "set_1-000000.tar")
     samples = list(wds.WebDataset(url, shardshuffle=False).decode("rgb8"))
     assert len(samples) == index["parts"]["set_1"]["shards"][0]["clips"]
-    assert samples[0]["0000.jpg"].shape == (SIDE, SIDE, 3) and "json" in samples[0]
-    assert np.isfinite(samples[0]["0000.jpg"]).all()
+    rows = table.set_index("clip_id")
+    for sample in samples:
+        assert {"json", "cls", "mjpeg"} <= set(sample), sorted(sample)
+        jpegs = S.frame_jpegs(sample | {"json": json.dumps(sample["json"]).encode()})
+        assert len(jpegs) == sample["json"]["frames"] == rows.loc[sample["__key__"], "n_frames"]
+        frames = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR_RGB) for j in jpegs]
+        assert all(f.shape == (SIDE, SIDE, 3) for f in frames)
+        assert [frame_value(f) for f in frames] == list(range(len(frames))), "frame order"
+
+
+def test_one_mjpeg_member_per_clip_playable_as_a_stream(tmp_path, built):
+    _, _, _, out, _ = built
+    with tarfile.open(out / "set_2-000000.tar") as tar:
+        names = tar.getnames()
+        blob = tar.extractfile(next(n for n in names if n.endswith(".mjpeg"))).read()
+    keys = {n.split(".")[0] for n in names}
+    assert sorted(names) == sorted(f"{k}.{m}" for k in keys for m in ("cls", "json", "mjpeg"))
+    starts = [i for i in range(len(blob) - 2) if blob[i : i + 3] == b"\xff\xd8\xff"]
+    assert starts[0] == 0 and blob.endswith(b"\xff\xd9") and len(starts) >= 3  # SOI ... EOI
+
+
+def _rewrite(path, edit):
+    """Re-write a tar with edit(name, payload) -> (name, payload) or None (member dropped)."""
+    with tarfile.open(path) as src:
+        members = [(m, src.extractfile(m).read()) for m in src.getmembers()]
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as dst:
+        for member, payload in members:
+            new = edit(member.name, payload)
+            if new is not None:
+                member.name, payload = new
+                member.size = len(payload)
+                dst.addfile(member, io.BytesIO(payload))
+
+
+def test_damaged_clip_members_name_the_shard_and_clip(tmp_path, built):
+    _, _, folds, out, _ = built
+    data = data_params()
+    expected = sorted(folds["folds"]["3"]["test"])
+    for case, edit in {
+        "foreign file ignored": lambda n, b: (n, b) if not n.endswith(".cls") else (n, b),
+        "mjpeg shortened": lambda n, b: (n, b[:-10] if n.endswith(".mjpeg") else b),
+        "member missing": lambda n, b: None if n.endswith(".json") else (n, b),
+        "frame_bytes gone": lambda n, b: (
+            n,
+            b.replace(b'"frame_bytes"', b'"frame_bytez"') if n.endswith(".json") else b,
+        ),
+    }.items():
+        copy = tmp_path / case.replace(" ", "_")
+        shutil.copytree(out, copy)
+        victim = copy / "set_3-000000.tar"
+        _rewrite(victim, edit)
+        if case == "foreign file ignored":
+            with tarfile.open(victim, "a") as tar:
+                info = tarfile.TarInfo("README.txt")
+                info.size = 5
+                tar.addfile(info, io.BytesIO(b"hello"))
+            assert sorted(keys_of(S.eval_loader(copy, 3, data))) == expected
+            continue
+        with pytest.raises(S.CorruptShardError, match="set_3-000000.tar") as err:
+            keys_of(S.eval_loader(copy, 3, data))
+        assert "re-run the shards stage" in str(err.value), case
+
+
+def test_augment_on_device_matches_the_loader(built):
+    _, _, _, out, _ = built
+    data = data_params(size=16, batch_size=5)
+    assert S.augment_device("auto", "cpu") is None and S.augment_device("loader", "cuda") is None
+    assert S.augment_device("auto", "cuda").type == "cuda"
+    assert S.augment_device("device", None).type == "cpu"
+    with pytest.raises(ValueError, match="augment_on"):
+        S.augment_device("gpu", "cpu")
+    plain = list(S.train_loader(out, 1, dataclasses.replace(data, augment_on="loader"), seed=3))
+    later = dataclasses.replace(data, augment_on="device")
+    for workers in (0, 1):
+        warped = list(S.train_loader(out, 1, later, seed=3, num_workers=workers, device="cpu"))
+        assert [b[2] for b in warped] == [b[2] for b in plain]
+        for (a, ya, _), (b, yb, _) in zip(plain, warped, strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype == torch.uint8
+            assert torch.equal(ya, yb) and torch.equal(a, b), "OpenCV warp on CPU: identical"
+    loader = S.train_loader(out, 1, later, seed=3, device="cpu")
+    assert loader.warp_device == torch.device("cpu")
+    assert S.train_loader(out, 1, data, seed=3, device="cpu").warp_device is None  # auto
+
+
+def test_worker_processes_start_after_opencv_ran_its_thread_pool(built):
+    """Forked workers once called cv2.setNumThreads and hung when this process had used
+    OpenCV's pool; run in a subprocess so a regression fails on the timeout, not hangs."""
+    _, _, _, out, _ = built
+    script = f"""
+import cv2, numpy as np, dataclasses
+from nrdfer.data import shards as S
+from tests.data.test_data_shards import data_params
+threads = cv2.getNumThreads()  # the default: one per core
+big = np.zeros((900, 900, 3), np.uint8)
+data = data_params(augment_on="device", size=16)
+loader = S.train_loader({str(out)!r}, 1, data, seed=0, num_workers=2, device="cpu")
+for epoch in range(4):
+    loader.set_epoch(epoch)
+    cv2.remap(big, *np.zeros((2, 100, 100), np.float32), cv2.INTER_LINEAR)  # OpenCV's pool
+    cv2.resize(big, (300, 300))  # runs right before the workers fork
+    n = sum(len(k) for _, _, k in loader)  # and the CPU warp uses it between the batches
+print(n, cv2.getNumThreads() == threads)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    n, restored = done.stdout.split()
+    assert int(n) > 0 and restored == "True", "the parent's OpenCV threads are restored"

@@ -116,14 +116,15 @@ def test_tar_members_with_absolute_or_dotdot_paths_are_never_written(tmp_path):
     names = [
         str(outside / "abs.json"),  # absolute paths
         str(outside / "abs.cls"),
+        str(outside / "abs.mjpeg"),
         "../../escaped/up.cls",  # climbs out of the shard folder
         "../../escaped/up.json",
-        "../../escaped/up.0000.jpg",
+        "../../escaped/up.mjpeg",
     ]
+    meta = b'{"frames": 1, "frame_bytes": [2]}'
+    payloads = [meta, b"1", b"\xff\xd8", b"3", meta, b"\xff\xd8"]
     with tarfile.open(shard, "w", format=tarfile.GNU_FORMAT) as tar:
-        for name, data in zip(
-            names, [b'{"frames": 0}', b"1", b"3", b'{"frames": 1}', b"\xff\xd8"], strict=True
-        ):
+        for name, data in zip(names, payloads, strict=True):
             _member(tar, name, data)
     before = {p for p in tmp_path.rglob("*")}
     with open(shard, "rb") as fh:
