@@ -1,18 +1,25 @@
 """Training-loader speed: our WebDataset reader vs the DFER reference's folder-of-JPEGs loader.
 
 Measures clips/s of the training loader (decode + U x V sampling + augmentation, 16 frames of
-112 x 112 per clip) with 1 and 2 DataLoader workers, side by side in the same run with:
+112 x 112 per clip) with 1 and 2 workers, side by side in the same run with:
 
 - ``reference_pil``: a folder-of-JPEGs loader that opens each sampled frame with PIL and
   augments with PIL group transforms, the way the DFER reference code (Former-DFER /
-  NR-DFERNet ``VideoDataset``) does;
-- ``bare_decode``: ``cv2.imdecode`` of the same 16 stored frames per clip, in-process, nothing
-  else (the ceiling for any loader reading these JPEGs).
+  NR-DFERNet ``VideoDataset``) does (DataLoader worker processes);
+- ``bare_decode``: ``cv2.imdecode`` of the same 16 stored frames per clip and nothing else,
+  in 1 process and in 2 processes at once (the ceiling for any loader reading these JPEGs).
+
+Ours is measured in four configurations: worker processes or threads (``data.worker_kind``),
+and the augmentation's warp in the loader or deferred to the training device
+(``data.augment_on``). For the deferred warp the loader's clips/s is timed where the batch
+leaves it (decoded frames + each clip's drawn crop/flip/rotation/brightness), and the warp's
+own throughput is timed separately on the CPU (OpenCV) and, when there is one, on CUDA.
 
 Frames: a generated DFEW-like tree (224 x 224 JPEG face-like frames, q95) unless ``--dfew``
-points at a real or demo DFEW tree. Writes ``benchmarks/results/loader_speed.json``.
+points at a real or demo DFEW tree. Writes ``benchmarks/results/loader_speed.json`` and a bar
+chart next to it (``loader_speed.png``).
 
-    python benchmarks/loader_speed.py [--dfew data/raw/demo/DFEW] [--clips 48] [--frames 48]
+    python benchmarks/loader_speed.py [--dfew data/raw/demo/DFEW] [--clips 300] [--frames 48]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import platform
 import random
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -38,7 +46,16 @@ from nrdfer.data.folds import make_folds
 from nrdfer.data.frames import list_frames
 from nrdfer.data.manifest import ingest
 from nrdfer.data.sampling import sample_indices
-from nrdfer.data.shards import ShardIndex, ShardSpec, iter_shard, train_loader, write_shards
+from nrdfer.data.shards import (
+    ClipLoader,
+    ClipStream,
+    ShardIndex,
+    ShardSpec,
+    frame_jpegs,
+    iter_shard,
+    write_shards,
+)
+from nrdfer.data.transforms import warp_batch
 from nrdfer.io import write_json
 from nrdfer.params import load_section
 
@@ -139,12 +156,99 @@ def rate(make_iter, min_clips: int) -> float:
     return clips / elapsed
 
 
+# ---- bare decode: cv2.imdecode of the sampled frames, nothing else ----
+
+_SAMPLES: list = []
+
+
+def _bare_pass(args: tuple[int, int, int]) -> tuple[int, float]:
+    """Decode the T sampled frames of every clip once; returns (clips, seconds)."""
+    seed, U, V = args
+    cv2.setNumThreads(1)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for sample in _SAMPLES:
+        jpegs = frame_jpegs(sample)
+        for j in np.unique(sample_indices(len(jpegs), U, V, train=True, rng=rng)):
+            cv2.imdecode(np.frombuffer(jpegs[j], np.uint8), cv2.IMREAD_COLOR_RGB)
+    return len(_SAMPLES), time.perf_counter() - start
+
+
+def bare_rate(processes: int, U: int, V: int, passes: int = 3) -> float:
+    """Clips/s of ``processes`` processes decoding at once (forked: they share the samples)."""
+    if processes == 1:
+        return max(n / t for n, t in (_bare_pass((k, U, V)) for k in range(passes)))
+    with ProcessPoolExecutor(processes) as pool:
+        best = 0.0
+        for k in range(passes):
+            start = time.perf_counter()
+            done = list(pool.map(_bare_pass, [(k * processes + i, U, V) for i in range(processes)]))
+            best = max(best, sum(n for n, _ in done) / (time.perf_counter() - start))
+    return best
+
+
+def warp_rate(device: str, data, batch: int = 8, side: int = 128, repeats: int = 20) -> float:
+    """Clips/s of the deferred warp (warp_batch) of uint8 batches on ``device``."""
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(
+        rng.integers(0, 255, (batch, data.U * data.V, side, side, 3), dtype=np.uint8)
+    ).to(device)
+    angle = np.deg2rad(3.0)
+    m = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), -4.0]])
+    maps = torch.tensor(np.stack([m * (data.size / side)] * batch))
+    factors = torch.full((batch,), 1.2, dtype=torch.float64)
+    warp_batch(frames, maps, factors, data.size)  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        warp_batch(frames, maps, factors, data.size)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return batch * repeats / (time.perf_counter() - start)
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = report["clips_per_s"]
+    rows = [("bare cv2.imdecode", rates["bare_decode"])]
+    rows += [("DFER reference (PIL)", rates["reference_pil"])]
+    rows += [(f"ours: {name}", r) for name, r in rates["ours"].items()]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    for k, (workers, shade) in enumerate((("1", "#4c72b0"), ("2", "#dd8452"))):
+        values = [r[workers] for _, r in rows]
+        ax.barh(y + 0.2 - 0.4 * k, values, height=0.38, color=shade, label=f"{workers} worker(s)")
+    ax.set_yticks(y, [name for name, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("clips / s (16 x 112^2 per clip)")
+    ax.set_title("Training loader throughput", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+CONFIGS = {  # name -> (worker_kind, warp deferred to the device)
+    "process workers, warp in loader": ("process", False),
+    "thread workers, warp in loader": ("thread", False),
+    "process workers, warp deferred": ("process", True),
+    "thread workers, warp deferred": ("thread", True),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dfew", type=Path, help="a DFEW tree to read (default: generated)")
-    parser.add_argument("--clips", type=int, default=60, help="generated clips")
+    parser.add_argument("--clips", type=int, default=300, help="generated clips")
     parser.add_argument("--frames", type=int, default=48, help="frames per generated clip")
-    parser.add_argument("--min-clips", type=int, default=240, help="clips timed per setting")
+    parser.add_argument("--min-clips", type=int, default=480, help="clips timed per setting")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (best)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/loader_speed.json")
     args = parser.parse_args()
@@ -168,45 +272,48 @@ def main() -> None:
         rows = table.set_index("clip_id")
         folders = [root / rows.loc[c, "source"] for c in ids]
         labels = [int(rows.loc[c, "label"]) for c in ids]
-
-        # bare decode of the same stored frames (16 per clip), in-process
-        samples = [s for path, n in index.shards_for(ids) for s in iter_shard(path, n)]
-        samples = [s for s in samples if s["__key__"] in set(ids)]
-
-        def bare():
-            rng = np.random.default_rng(0)
-            for s in samples:
-                names = sorted((k for k in s if k.endswith(".jpg")), key=lambda k: int(k[:-4]))
-                idx = sample_indices(len(names), data.U, data.V, train=True, rng=rng)
-                for j in np.unique(idx):
-                    cv2.imdecode(np.frombuffer(s[names[j]], np.uint8), cv2.IMREAD_COLOR_RGB)
-                yield (np.zeros(1),)
+        wanted = set(ids)
+        _SAMPLES[:] = [
+            s for path, n in index.shards_for(ids) for s in iter_shard(path, n)
+            if s["__key__"] in wanted
+        ]  # fmt: skip
+        frames_per_clip = float(np.mean([len(frame_jpegs(s)) for s in _SAMPLES]))
 
         # rounds alternate the settings; the best round of each counts (the machine is shared)
-        results: dict[str, dict[str, float]] = {"shards": {}, "reference_pil": {}}
-        bare_rate = 0.0
+        ours: dict[str, dict[str, float]] = {name: {} for name in CONFIGS}
+        reference_pil: dict[str, float] = {}
+        bare: dict[str, float] = {}
         for _ in range(args.rounds):
-            bare_rate = max(bare_rate, rate(bare, args.min_clips))
-            for workers in (1, 2):
+            for w in (1, 2):
+                key = str(w)
+                bare[key] = max(bare.get(key, 0.0), bare_rate(w, data.U, data.V))
                 epoch = iter(range(10**6))
 
-                def ours(w=workers, e=epoch):
-                    loader = train_loader(tmp / "shards", 1, data, seed=0, num_workers=w)
-                    loader.set_epoch(next(e))
-                    return loader
-
-                def reference(w=workers):
+                def reference(w=w):
                     ds = ReferenceFolderDataset(folders, labels, data, seed=random.randrange(10**6))
                     return DataLoader(
                         ds, batch_size=8, shuffle=True, num_workers=w, worker_init_fn=_seed_worker
                     )
 
-                key = str(workers)
-                for name, make in (("reference_pil", reference), ("shards", ours)):
-                    best = max(results[name].get(key, 0.0), rate(make, args.min_clips))
-                    results[name][key] = best
+                got = rate(reference, args.min_clips)
+                reference_pil[key] = max(reference_pil.get(key, 0.0), got)
+                for name, (kind, deferred) in CONFIGS.items():
 
-    speedup = {w: results["shards"][w] / results["reference_pil"][w] for w in ("1", "2")}
+                    def make(w=w, kind=kind, deferred=deferred, e=epoch):
+                        stream = ClipStream(
+                            index, ids, data, train=True, seed=0, warp_later=deferred
+                        )
+                        loader = ClipLoader(stream, w, kind, None)  # deferred: timed pre-warp
+                        loader.set_epoch(next(e))
+                        return loader
+
+                    ours[name][key] = max(ours[name].get(key, 0.0), rate(make, args.min_clips))
+        warp = {"cpu_opencv_1thread": warp_rate("cpu", data)}
+        if torch.cuda.is_available():
+            warp["cuda_torch"] = warp_rate("cuda", data)
+
+    default = "process workers, warp in loader"
+    best = {w: max(ours[n][w] for n in ours) for w in ("1", "2")}
     report = {
         "what": "training loader clips/s: decode + U x V sampling + augmentation, 16 x 112^2",
         "machine": {
@@ -214,20 +321,40 @@ def main() -> None:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "opencv": cv2.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },
         "data": {
             "source": str(args.dfew) if args.dfew else "generated 224x224 q95 face-like frames",
             "train_clips": len(ids),
+            "stored_frames_per_clip": frames_per_clip,
             "stored_short_side": spec.short_side,
             "stored_quality": spec.quality,
+            "batch_size": data.batch_size,
         },
-        "clips_per_s": results | {"bare_decode_1proc": bare_rate},
-        "speedup_vs_reference": speedup,
-        "shards_vs_bare_decode": {w: results["shards"][w] / bare_rate for w in ("1", "2")},
+        "clips_per_s": {
+            "bare_decode": bare,
+            "reference_pil": reference_pil,
+            "ours": ours,
+            "deferred_warp_alone": warp,
+        },
+        "speedup_vs_reference": {
+            name: {w: r[w] / reference_pil[w] for w in r} for name, r in ours.items()
+        },
+        "vs_bare_decode_same_workers": {
+            name: {w: r[w] / bare[w] for w in r} for name, r in ours.items()
+        },
+        "summary": {
+            "default_config": default,
+            "default_speedup_vs_reference": {
+                w: ours[default][w] / reference_pil[w] for w in ("1", "2")
+            },
+            "best_vs_bare_decode": {w: best[w] / bare[w] for w in ("1", "2")},
+        },
         "rounds": args.rounds,
         "load_average_at_end": os.getloadavg()[0],
     }
     write_json(args.out, report)
+    plot(report, args.out.with_suffix(".png"))
     print(json.dumps(report, indent=2))
 
 
