@@ -103,3 +103,33 @@ def test_train_then_evaluate_stage(project, capsys):
         ]
     )  # fmt: skip
     assert (ev / "fold1.json").read_bytes() == first  # deterministic metrics file
+
+
+@pytest.mark.slow
+def test_deferred_warp_and_thread_workers_train_the_same_model(project, tmp_path):
+    """augment_on: device (the CPU warp after batching) with 2 thread workers trains the
+    bit-identical model of the default in-loader warp with in-process loading."""
+    import torch
+
+    train = load_stage_module("stages/train.py")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"].update(epochs=1, eval_every_epoch=False, selection="last")
+    weights = []
+    for name, extra in {
+        "plain": {},
+        "deferred": dict(augment_on="device", worker_kind="thread", num_workers=2),
+    }.items():
+        run = dict(params, data=dict(params["data"], **extra))
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(run))
+        out = tmp_path / name
+        train.main(
+            [
+                "--params", str(tmp_path / f"{name}.yaml"), "--shards", str(project / "shards"),
+                "--fold", "1", "--checkpoint", str(out / "last.pt"),
+                "--model", str(out / "model.pt"), "--live-metrics", str(out / "live/metrics.json"),
+                "--live-plots", str(out / "live/plots/metrics"), "--summary", str(out / "summary.json"),
+            ]
+        )  # fmt: skip
+        weights.append(load_model_file(out / "model.pt")["model_state"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
