@@ -31,6 +31,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -574,7 +575,6 @@ class ClipStream(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         warp_later: bool = False,
-        threads: int = 0,
     ) -> None:
         super().__init__()
         if not ids:
@@ -588,7 +588,7 @@ class ClipStream(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.warp_later = warp_later and train  # training augmentation after batching
-        self.threads = threads  # thread workers decoding batches ahead (0: inline)
+        self.threads = 0  # thread workers decoding batches ahead (set by ClipLoader; 0: inline)
         self.augment = ClipAugment(
             size=data.size,
             crop_area=data.crop_area,
@@ -705,23 +705,32 @@ class ClipStream(IterableDataset):
         # thread workers: batches decoded ahead by a pool (cv2 releases the GIL), yielded in
         # stream order, so the result does not depend on the number of threads; one OpenCV
         # thread each while they run (the threads are the parallelism)
-        previous = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            with ThreadPoolExecutor(self.threads, thread_name_prefix="nrdfer-loader") as pool:
-                ahead: deque = deque()
-                try:
-                    for items in chunks:
-                        ahead.append(pool.submit(self._batch, items))
-                        if len(ahead) >= 2 * self.threads:
-                            yield ahead.popleft().result()
-                    while ahead:
+        with (
+            _one_opencv_thread(),
+            ThreadPoolExecutor(self.threads, thread_name_prefix="nrdfer-loader") as pool,
+        ):
+            ahead: deque = deque()
+            try:
+                for items in chunks:
+                    ahead.append(pool.submit(self._batch, items))
+                    if len(ahead) >= 2 * self.threads:
                         yield ahead.popleft().result()
-                finally:
-                    for future in ahead:  # the consumer stopped early or a batch failed
-                        future.cancel()
-        finally:
-            cv2.setNumThreads(previous)
+                while ahead:
+                    yield ahead.popleft().result()
+            finally:
+                for future in ahead:  # the consumer stopped early or a batch failed
+                    future.cancel()
+
+
+@contextmanager
+def _one_opencv_thread() -> Iterator[None]:
+    """OpenCV on one thread inside the block (loader workers are the parallelism)."""
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def _chunked(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -761,16 +770,11 @@ class ClipLoader(DataLoader):
 
     def __iter__(self):
         if self.num_workers > 0:
-            # The worker processes fork here and inherit one OpenCV thread each (the workers
-            # are the parallelism). Setting it inside a forked worker instead deadlocks once
-            # this process has used OpenCV's thread pool (e.g. the CPU warp of augment_on:
-            # device), so it is set around the fork and restored.
-            previous = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-            try:
+            # The worker processes fork here and inherit one OpenCV thread each. Setting it
+            # inside a forked worker instead deadlocks once this process has used OpenCV's
+            # thread pool (e.g. the CPU warp of augment_on: device).
+            with _one_opencv_thread():
                 batches = super().__iter__()
-            finally:
-                cv2.setNumThreads(previous)
         else:
             batches = super().__iter__()
         return batches if self.warp_device is None else self._warped(batches)
