@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 import webdataset as wds
+from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
@@ -49,11 +50,11 @@ from nrdfer.data.manifest import OK
 from nrdfer.data.sampling import sample_indices
 from nrdfer.data.transforms import (
     ClipAugment,
-    augment_clip,
     clip_affine,
     draw_clip_params,
-    resize_clip,
+    resize_frame_into,
     warp_batch,
+    warp_frame_into,
 )
 from nrdfer.errors import UserError
 from nrdfer.io import read_json, write_json
@@ -512,40 +513,94 @@ def _clip_rng(seed: int, epoch: int, key: str, stream: int) -> np.random.Generat
     return np.random.default_rng([seed, epoch, zlib.crc32(key.encode()), stream])
 
 
-def decode_frames(
-    sample: dict[str, Any], *, U: int, V: int, train: bool, rng: np.random.Generator | None
-) -> tuple[list[np.ndarray], int, str]:
-    """Sample T = U·V frame indices (§3.2) and decode only those frames.
+RING_SLOTS = 16  # most reusable batch buffers per worker process (more in flight: fresh ones)
 
-    Returns:
-        (T uint8 RGB frames (H, W, 3), label, clip id).
+
+class BatchRing:
+    """Reusable shared-memory batch buffers of the DataLoader worker processes.
+
+    A worker process that writes every batch into a fresh shared-memory block pays for
+    creating, zero-filling and faulting in its pages, and the main process for receiving its
+    file descriptor and mapping it (together ≈ 0.4 ms per clip of 16 × 128² frames, a third
+    of the clip's decode). Instead each worker keeps up to :data:`RING_SLOTS` blocks and
+    writes a batch into one that is free. A block travels to the main process once (as a
+    tensor, the first time its slot is used); after that a batch is sent as its slot and
+    shape only, and the main process views its own mapping of the block.
+
+    A slot is busy from the moment a worker takes it until the main process holds no tensor,
+    view or array of that batch any more (each batch handed out is its own storage over the
+    block, so a weak reference to it tells); only then is it free again. A batch the user
+    keeps is therefore never overwritten: with every slot busy the worker uses a fresh
+    block.
+
+    ``flags`` (workers, slots) uint8 lives in shared memory: 1 = busy, 0 = free. It is made in
+    the main process before the workers start; ``storages``/``announced`` are each worker's
+    own, ``blocks``/``pending`` the main process's.
     """
-    key, url = sample["__key__"], sample.get("__url__", "?")
-    jpegs = frame_jpegs(sample)
-    idx = sample_indices(len(jpegs), U, V, train=train, rng=rng)  # (T,)
-    decoded: dict[int, np.ndarray] = {}
-    for i in np.unique(idx).tolist():
-        image = cv2.imdecode(np.frombuffer(jpegs[i], np.uint8), cv2.IMREAD_COLOR_RGB)
-        if image is None:
-            raise CorruptShardError(f"shard {url}: frame {i} of {key!r} does not decode")
-        decoded[i] = image
-    try:
-        label = int(sample["cls"])
-    except ValueError:
-        raise CorruptShardError(f"shard {url}: {key}.cls is not a label") from None
-    return [decoded[i] for i in idx.tolist()], label, key
+
+    def __init__(self, workers: int, slots: int = RING_SLOTS) -> None:
+        self.flags = torch.zeros((workers, slots), dtype=torch.uint8).share_memory_()
+        self.storages: dict[int, torch.UntypedStorage] = {}  # (worker) slot -> block
+        self.announced: set[int] = set()  # (worker) slots whose block the main process has
+        self.blocks: dict[tuple[int, int], np.ndarray] = {}  # (main) (worker, slot) -> block
+        self.pending: list[tuple[Any, int, int]] = []  # (main) (weak ref, worker, slot)
+
+    def take(self, worker: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
+        """(Worker) an uninitialised uint8 tensor of ``shape`` and its slot (-1: fresh)."""
+        numel = math.prod(shape)
+        busy = self.flags.numpy()[worker]
+        free = np.flatnonzero(busy == 0)
+        slot = -1
+        if free.size:
+            # a free slot whose block is big enough, else the lowest free one (grown)
+            fits = [int(k) for k in free if self.storages.get(int(k), _NO_BLOCK).nbytes() >= numel]
+            slot = fits[0] if fits else int(free[0])
+            if slot not in fits:
+                self.storages[slot] = torch.UntypedStorage._new_shared(numel)
+                self.announced.discard(slot)
+            busy[slot] = 1
+            storage = self.storages[slot]
+        else:
+            storage = torch.UntypedStorage._new_shared(numel)
+        return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape), slot
+
+    def pack(self, worker: int, slot: int, tensor: torch.Tensor) -> tuple[tuple, Any]:
+        """(Worker) what to send for a batch tensor: ``(tag, tensor or None)``."""
+        tag = (worker, slot, tuple(tensor.shape))
+        if slot >= 0 and slot in self.announced:
+            return tag, None  # the main process has the block: slot and shape suffice
+        self.announced.add(slot)
+        return tag, tensor
+
+    def unpack(self, tag: tuple, tensor: torch.Tensor | None) -> torch.Tensor:
+        """(Main) the batch tensor of a :meth:`pack`; frees the slots of batches let go of."""
+        self.release_expired()
+        worker, slot, shape = tag
+        if slot < 0:
+            return tensor
+        if tensor is not None:  # a new block: keep this process's mapping of it
+            whole = torch.empty(0, dtype=torch.uint8).set_(tensor.untyped_storage())
+            self.blocks[worker, slot] = whole.numpy()
+        numel = math.prod(shape)
+        # a storage of its own over the block, so that its weak reference tells when the
+        # last tensor, view or array of this batch is gone
+        batch = torch.frombuffer(self.blocks[worker, slot][:numel], dtype=torch.uint8)
+        batch = batch.view(shape)
+        self.pending.append((StorageWeakRef(batch.untyped_storage()), worker, slot))
+        return batch
+
+    def release_expired(self) -> None:
+        """(Main) free the slots of batches nothing in this process holds any more."""
+        flags, still = self.flags.numpy(), []
+        for ref, worker, slot in self.pending:
+            if ref.expired():
+                flags[worker, slot] = 0
+            else:
+                still.append((ref, worker, slot))
+        self.pending = still
 
 
-def _batch_buffer(shape: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
-    """An uninitialised uint8 batch, in shared memory inside a DataLoader worker so that
-    handing it to the main process copies nothing (what torch's default_collate does)."""
-    numel = math.prod(shape)
-    if get_worker_info() is not None:
-        storage = torch.UntypedStorage._new_shared(numel)
-        tensor = torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape)
-    else:
-        tensor = torch.empty(shape, dtype=torch.uint8)
-    return tensor, tensor.numpy()
+_NO_BLOCK = torch.UntypedStorage(0)
 
 
 def repeat_factors(labels: Sequence[int]) -> dict[int, float]:
@@ -553,6 +608,38 @@ def repeat_factors(labels: Sequence[int]) -> dict[int, float]:
     counts = Counter(int(y) for y in labels)
     top = max(counts.values())
     return {c: top / n for c, n in counts.items()}
+
+
+@dataclass
+class _ClipPlan:
+    """What a batch needs of one clip before decoding: see :meth:`ClipStream._plan`."""
+
+    key: str
+    url: str
+    jpegs: list[memoryview]
+    positions: dict[int, list[int]]  # stored frame index -> its places among the T
+    label: int
+    rng: np.random.Generator | None
+
+    def decode(self, i: int) -> np.ndarray:
+        """Stored frame ``i`` as uint8 RGB (H, W, 3)."""
+        image = cv2.imdecode(np.frombuffer(self.jpegs[i], np.uint8), cv2.IMREAD_COLOR_RGB)
+        if image is None:
+            raise CorruptShardError(f"shard {self.url}: frame {i} of {self.key!r} does not decode")
+        return image
+
+    def frames(self, first: np.ndarray) -> Iterator[tuple[np.ndarray, list[int]]]:
+        """(frame, its places) in stored order, one decoded frame alive at a time;
+        ``first`` is the already decoded lowest-index frame."""
+        for n, (i, ts) in enumerate(sorted(self.positions.items())):
+            frame = first if n == 0 else self.decode(i)
+            if frame.shape != first.shape:
+                raise CorruptShardError(
+                    f"shard {self.url}: frame {i} of {self.key!r} is {frame.shape[1]}x"
+                    f"{frame.shape[0]}, its first frame {first.shape[1]}x{first.shape[0]}; "
+                    "re-run the shards stage"
+                )
+            yield frame, ts
 
 
 class ClipStream(IterableDataset):
@@ -589,6 +676,7 @@ class ClipStream(IterableDataset):
         self.world_size = world_size
         self.warp_later = warp_later and train  # training augmentation after batching
         self.threads = 0  # thread workers decoding batches ahead (set by ClipLoader; 0: inline)
+        self.ring: BatchRing | None = None  # worker processes' buffers (set by ClipLoader)
         self.augment = ClipAugment(
             size=data.size,
             crop_area=data.crop_area,
@@ -647,46 +735,98 @@ class ClipStream(IterableDataset):
             for r in range(repeats):
                 yield sample, r
 
-    def _batch(self, items: list[tuple[dict[str, Any], int]]):
-        """Decode a batch straight into one (shared-memory) buffer.
+    def _buffer(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray, int]:
+        """An uninitialised uint8 batch: in a worker process a (reused) shared-memory block,
+        so that handing it to the main process copies nothing; returns (tensor, its numpy
+        view, ring slot or -1)."""
+        info = get_worker_info()
+        if info is None:
+            tensor, slot = torch.empty(shape, dtype=torch.uint8), -1
+        elif self.ring is not None:
+            tensor, slot = self.ring.take(info.id, shape)
+        else:
+            storage = torch.UntypedStorage._new_shared(math.prod(shape))
+            tensor, slot = torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape), -1
+        return tensor, tensor.numpy(), slot
 
-        Returns ``(clips, labels, keys)``; with ``warp_later``, ``(frames, labels, keys,
+    def _plan(self, sample: dict[str, Any], repeat: int) -> _ClipPlan:
+        """A clip's stored JPEGs, its T = U·V sampled frame indices (§3.2) and its label."""
+        key, url = sample["__key__"], sample.get("__url__", "?")
+        rng = None
+        if self.train:
+            rng = _clip_rng(self.seed, self.epoch, key, repeat + 1)
+        jpegs = frame_jpegs(sample)
+        idx = sample_indices(len(jpegs), self.data.U, self.data.V, train=self.train, rng=rng)
+        try:
+            label = int(sample["cls"])
+        except ValueError:
+            raise CorruptShardError(f"shard {url}: {key}.cls is not a label") from None
+        positions: dict[int, list[int]] = {}
+        for t, i in enumerate(idx.tolist()):
+            positions.setdefault(i, []).append(t)
+        return _ClipPlan(key, url, jpegs, positions, label, rng)
+
+    def _batch(self, items: list[tuple[dict[str, Any], int]]):
+        """Decode a batch straight into one (shared-memory) buffer, a frame at a time.
+
+        Each sampled frame is decoded, written (warped, resized or as it is) to its places
+        in the batch and let go, so a batch never holds its decoded frames all at once
+        (that heap churn cost a page fault per 4 KiB of frames in every batch).
+
+        Returns ``(clips, labels, keys)`` (in a worker process with a :class:`BatchRing`,
+        packed by :meth:`_tagged`); with ``warp_later``, ``(frames, labels, keys,
         maps, brightness)``: the decoded frames uint8 (B, T, H, W, 3) (zero-padded to the
         largest frame of the batch), the source->output pixel maps float64 (B, 2, 3) and the
         brightness factors float64 (B,), for :func:`~nrdfer.data.transforms.warp_batch`.
         """
-        data, size = self.data, self.data.size
-        decoded, rngs = [], []
-        for sample, repeat in items:
-            rng = None
-            if self.train:
-                rng = _clip_rng(self.seed, self.epoch, sample["__key__"], repeat + 1)
-            decoded.append(decode_frames(sample, U=data.U, V=data.V, train=self.train, rng=rng))
-            rngs.append(rng)
-        labels = torch.tensor([y for _, y, _ in decoded], dtype=torch.int64)  # (B,)
-        keys = [k for _, _, k in decoded]
-        B, T = len(items), data.U * data.V
+        size = self.data.size
+        plans = [self._plan(sample, repeat) for sample, repeat in items]
+        firsts = [plan.decode(min(plan.positions)) for plan in plans]  # sizes, RNG order
+        labels = torch.tensor([plan.label for plan in plans], dtype=torch.int64)  # (B,)
+        keys = [plan.key for plan in plans]
+        B, T = len(items), self.data.U * self.data.V
         if self.warp_later:
-            heights = [frames[0].shape[0] for frames, _, _ in decoded]
-            widths = [frames[0].shape[1] for frames, _, _ in decoded]
-            batch, out = _batch_buffer((B, T, max(heights), max(widths), 3))  # (B, T, H, W, 3)
+            heights = [f.shape[0] for f in firsts]
+            widths = [f.shape[1] for f in firsts]
+            batch, out, slot = self._buffer((B, T, max(heights), max(widths), 3))  # (B,T,H,W,3)
             if len(set(heights)) > 1 or len(set(widths)) > 1:
                 out.fill(0)  # black padding: to the warp it is outside the frame
             maps, factors = np.empty((B, 2, 3)), np.empty(B)
-            for b, ((frames, _, _), rng) in enumerate(zip(decoded, rngs, strict=True)):
-                h, w = frames[0].shape[:2]
-                p = draw_clip_params(h, w, self.augment, rng)
+            for b, (plan, first) in enumerate(zip(plans, firsts, strict=True)):
+                h, w = first.shape[:2]
+                p = draw_clip_params(h, w, self.augment, plan.rng)
                 maps[b], factors[b] = clip_affine(p, size), p.brightness
-                for t, frame in enumerate(frames):
-                    out[b, t, :h, :w] = frame
-            return batch, labels, keys, torch.from_numpy(maps), torch.from_numpy(factors)
-        batch, out = _batch_buffer((B, T, 3, size, size))  # (B, T, 3, S, S)
-        for b, ((frames, _, _), rng) in enumerate(zip(decoded, rngs, strict=True)):
+                for frame, ts in plan.frames(first):
+                    for t in ts:
+                        out[b, t, :h, :w] = frame
+            result = (batch, labels, keys, torch.from_numpy(maps), torch.from_numpy(factors))
+            return self._tagged(slot, result)
+        batch, out, slot = self._buffer((B, T, 3, size, size))  # (B, T, 3, S, S)
+        tmp = np.empty((size, size, 3), np.uint8)  # the warp's interleaved scratch frame
+        for b, (plan, first) in enumerate(zip(plans, firsts, strict=True)):
             if self.train:
-                augment_clip(frames, self.augment, rng, out=out[b])
-            else:
-                resize_clip(frames, size, out=out[b])
-        return batch, labels, keys
+                p = draw_clip_params(*first.shape[:2], self.augment, plan.rng)
+                matrix = clip_affine(p, size)
+            for frame, ts in plan.frames(first):
+                if self.train:
+                    warp_frame_into(frame, matrix, p.brightness, out[b, ts[0]], tmp)
+                else:
+                    resize_frame_into(frame, out[b, ts[0]])
+                for t in ts[1:]:  # a frame sampled twice (clips shorter than T)
+                    out[b, t] = out[b, ts[0]]
+        return self._tagged(slot, (batch, labels, keys))
+
+    def _tagged(self, slot: int, batch: tuple) -> tuple:
+        """In a worker process with a ring: ``(tag, batch tensor or None, *the rest)`` for
+        :meth:`BatchRing.unpack` in the main process (the rest as numpy arrays)."""
+        info = get_worker_info()
+        if self.ring is None or info is None:
+            return batch
+        tag, tensor = self.ring.pack(info.id, slot, batch[0])
+        # the small tensors travel as numpy arrays, pickled by value, where a tensor would
+        # cost a shared-memory block and a file-descriptor hand-over each
+        small = (x.numpy() if isinstance(x, torch.Tensor) else x for x in batch[1:])
+        return (tag, tensor, *small)
 
     def __iter__(self):
         slot, slots = self._slot()
@@ -744,6 +884,10 @@ def _chunked(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
 class ClipLoader(DataLoader):
     """A DataLoader over a :class:`ClipStream` (batching happens in the workers).
 
@@ -762,6 +906,7 @@ class ClipLoader(DataLoader):
         super().__init__(
             stream,
             batch_size=None,
+            collate_fn=_as_is,  # not default_convert: the workers' numpy arrays stay arrays
             num_workers=processes,
             persistent_workers=False,
             prefetch_factor=4 if processes > 0 else None,
@@ -773,17 +918,35 @@ class ClipLoader(DataLoader):
             # The worker processes fork here and inherit one OpenCV thread each. Setting it
             # inside a forked worker instead deadlocks once this process has used OpenCV's
             # thread pool (e.g. the CPU warp of augment_on: device).
-            with _one_opencv_thread():
-                batches = super().__iter__()
+            ring = BatchRing(self.num_workers)
+            self.dataset.ring = ring  # the workers take it with them
+            try:
+                with _one_opencv_thread():
+                    batches = self._untagged(super().__iter__(), ring)
+            finally:
+                self.dataset.ring = None
         else:
             batches = super().__iter__()
         return batches if self.warp_device is None else self._warped(batches)
 
+    @staticmethod
+    def _untagged(batches, ring: BatchRing):
+        """The batches of :meth:`ClipStream._tagged` as tensors, viewed in the ring's blocks."""
+        for tagged in batches:
+            tag, tensor, small = tagged[0], tagged[1], tagged[2:]
+            del tagged
+            first = ring.unpack(tag, tensor)
+            del tensor
+            batch = (first, *small)
+            yield tuple(torch.from_numpy(x) if isinstance(x, np.ndarray) else x for x in batch)
+            del batch, first
+
     def _warped(self, batches):
         device, size = self.warp_device, self.dataset.data.size
         for frames, labels, keys, maps, factors in batches:
-            frames = frames.to(device, non_blocking=True)  # (B, T, H, W, 3) uint8
-            yield warp_batch(frames, maps, factors, size), labels, keys  # (B, T, 3, S, S)
+            clips = warp_batch(frames.to(device, non_blocking=True), maps, factors, size)
+            del frames  # (B, T, H, W, 3) uint8: its ring slot can be reused
+            yield clips, labels, keys  # (B, T, 3, S, S)
 
     def set_epoch(self, epoch: int) -> None:
         """Re-seed sampling, augmentation and shuffling for ``epoch`` (call before iterating)."""

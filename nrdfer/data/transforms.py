@@ -4,7 +4,7 @@ Training (datasets.md, "Augmentation"): one random-sized crop per clip (area 90�
 frame, aspect 5/7–7/5) resized to ``size x size``, horizontal flip with p = 0.5, brightness
 jitter (factor uniform in ``[max(0, 1 - b), 1 + b]``, b = 0.6) and a rotation uniform in
 ``±rotation`` degrees. The crop, resize, flip and rotation are composed into ONE affine map per
-clip and applied with a single ``cv2.warpAffine`` per frame (pixels that fall outside the
+clip and applied with one ``cv2.warpAffine`` per frame (pixels that fall outside the
 source frame are black, as after the authors' rotation). Test: resize to ``size x size``.
 
 Frames come in as uint8 ``(H, W, 3)`` arrays; the output clip is uint8 ``(T, 3, size, size)``,
@@ -15,7 +15,6 @@ the DataLoader workers.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,29 +114,16 @@ def clip_affine(p: ClipParams, size: int) -> np.ndarray:
     return (rot @ flip @ crop)[:2]
 
 
-@functools.lru_cache(maxsize=8)
-def _grid(size: int) -> np.ndarray:
-    """Output pixel coordinates (2, S, S) as float32: rows (y), then columns (x)."""
-    return np.mgrid[0:size, 0:size].astype(np.float32)
-
-
-def affine_maps(matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-point remap tables of a 2x3 output<-source affine map, computed once per clip.
-
-    ``cv2.remap`` with these tables does what ``cv2.warpAffine`` does, about 3x faster per
-    frame because the coordinates are computed once for all T frames.
-    """
-    inverse = cv2.invertAffineTransform(matrix)  # output pixel -> source pixel
-    ys, xs = _grid(size)  # (S, S) each
-    map_x = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
-    map_y = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
-    return cv2.convertMaps(map_x.astype(np.float32), map_y.astype(np.float32), cv2.CV_16SC2)
-
-
 def warp_clip_into(
     frames: Sequence[np.ndarray], matrix: np.ndarray, brightness: float, out: np.ndarray
 ) -> np.ndarray:
     """Warp T frames with one 2x3 map and scale their brightness, written into ``out``.
+
+    One ``cv2.warpAffine`` per frame (fixed-point bilinear, black outside the frame) into an
+    interleaved scratch frame, a saturating brightness scale of it, and a split into the planes
+    of ``out``. (Measured per 112² frame on one core: warpAffine 31 µs, a remap with
+    per-clip tables 40 µs + 54 µs per clip for the tables; the split 4 µs, a numpy transpose
+    10 µs.)
 
     Args:
         frames: T uint8 frames (H, W, 3) of one size.
@@ -151,15 +137,26 @@ def warp_clip_into(
     if not out.flags.c_contiguous or out.dtype != np.uint8:
         raise ValueError("out must be a C-contiguous uint8 (T, 3, S, S) array")
     size = out.shape[-1]
-    map1, map2 = affine_maps(matrix, size)
     tmp = np.empty((size, size, 3), np.uint8)  # (S, S, 3): cv2 writes interleaved channels
     for t, frame in enumerate(frames):
-        cv2.remap(frame, map1, map2, cv2.INTER_LINEAR, dst=tmp, borderMode=cv2.BORDER_CONSTANT)
-        out[t] = tmp.transpose(2, 0, 1)  # (3, S, S)
-    if brightness != 1.0:
-        flat = out.reshape(out.shape[0] * 3, -1)  # (T·3, S·S) view: cv2 takes 2-D arrays
-        cv2.convertScaleAbs(flat, dst=flat, alpha=brightness)
+        warp_frame_into(frame, matrix, brightness, out[t], tmp)
     return out
+
+
+def warp_frame_into(
+    frame: np.ndarray, matrix: np.ndarray, brightness: float, out: np.ndarray, tmp: np.ndarray
+) -> None:
+    """One frame of :func:`warp_clip_into`: uint8 (H, W, 3) -> ``out`` uint8 (3, S, S).
+
+    ``tmp`` is an (S, S, 3) uint8 scratch frame (reused from frame to frame).
+    """
+    size = out.shape[-1]
+    cv2.warpAffine(
+        frame, matrix, (size, size), dst=tmp, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+    if brightness != 1.0:  # per frame, while it is in cache: ~40 % faster than per clip
+        cv2.convertScaleAbs(tmp, dst=tmp, alpha=brightness)
+    cv2.split(tmp, [out[0], out[1], out[2]])  # (3, S, S), in place
 
 
 def augment_clip(
@@ -193,10 +190,16 @@ def resize_clip(
     if out is None:
         out = np.empty((len(frames), 3, size, size), np.uint8)
     for t, f in enumerate(frames):
-        if f.shape[:2] != (size, size):
-            f = cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR)
-        out[t] = f.transpose(2, 0, 1)  # (3, S, S)
+        resize_frame_into(f, out[t])
     return out
+
+
+def resize_frame_into(frame: np.ndarray, out: np.ndarray) -> None:
+    """One frame of :func:`resize_clip`: uint8 (H, W, 3) -> ``out`` uint8 (3, S, S)."""
+    size = out.shape[-1]
+    if frame.shape[:2] != (size, size):
+        frame = cv2.resize(frame, (size, size), interpolation=cv2.INTER_LINEAR)
+    cv2.split(frame, [out[0], out[1], out[2]])  # (3, S, S), in place
 
 
 # ---- augmentation after batching, on the training device (data.augment_on: device) ----

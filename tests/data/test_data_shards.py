@@ -349,3 +349,62 @@ print(n, cv2.getNumThreads() == threads)
     assert done.returncode == 0, done.stderr[-2000:]
     n, restored = done.stdout.split()
     assert int(n) > 0 and restored == "True", "the parent's OpenCV threads are restored"
+
+
+def test_batch_ring_reuses_a_slot_only_once_nothing_holds_its_batch():
+    # one process plays both sides: worker (take, pack) and main process (unpack)
+    ring = S.BatchRing(workers=2, slots=2)
+    a, slot_a = ring.take(1, (2, 3))
+    b, slot_b = ring.take(1, (4, 5))
+    assert (slot_a, slot_b) == (0, 1) and ring.flags[1].tolist() == [1, 1]
+    c, slot_c = ring.take(1, (2, 3))
+    assert slot_c == -1, "every slot busy: a fresh block, never a busy one"
+    a.fill_(7)
+    b.copy_(torch.arange(20).view(4, 5))
+    tag_a, sent_a = ring.pack(1, slot_a, a)
+    assert sent_a is a, "a block travels the first time its slot is used"
+    main_a = ring.unpack(tag_a, sent_a)
+    main_b = ring.unpack(*ring.pack(1, slot_b, b))
+    fresh = ring.unpack(*ring.pack(1, slot_c, c))
+    assert fresh is c and len(ring.pending) == 2, "a fresh block is not the ring's business"
+    assert torch.equal(main_a, a) and torch.equal(main_b, b) and main_b.shape == (4, 5)
+    view = main_b[1:].numpy()  # a view or a numpy array keeps the batch alive
+    del main_a, main_b
+    ring.release_expired()
+    assert ring.flags[1].tolist() == [0, 1] and ring.flags[0].tolist() == [0, 0]
+    block = ring.storages[0]
+    d, slot_d = ring.take(1, (3, 2))
+    assert slot_d == 0 and d.untyped_storage().data_ptr() == block.data_ptr(), "reused"
+    d.fill_(3)
+    tag_d, sent_d = ring.pack(1, slot_d, d)
+    assert sent_d is None, "a known block: slot and shape only"
+    main_d = ring.unpack(tag_d, sent_d)
+    assert main_d.shape == (3, 2) and bool((main_d == 3).all())
+    assert view.tolist() == torch.arange(5, 20).view(3, 5).tolist(), "held: untouched"
+    del view
+    ring.release_expired()
+    assert ring.flags[1].tolist() == [1, 0]
+    e, slot_e = ring.take(1, (10, 10))  # larger than slot 1's block: slot 1 grows
+    assert slot_e == 1 and ring.storages[1].nbytes() >= 100 and e.shape == (10, 10)
+    assert ring.pack(1, slot_e, e)[1] is e, "a grown block travels again"
+
+
+@pytest.mark.parametrize("augment_on", ["loader", "device"])
+def test_worker_process_batches_held_or_let_go_match_in_process_loading(built, augment_on):
+    """The worker reuses its shared-memory buffers: batches the consumer still holds are
+    never overwritten, and every batch equals the in-process one (1 worker: same order)."""
+    _, _, _, out, _ = built
+    data = data_params(size=16, batch_size=1, augment_on=augment_on)
+    for epoch in range(2):
+        inline = S.train_loader(out, 1, data, seed=4, num_workers=0, device="cpu")
+        worker = S.train_loader(out, 1, data, seed=4, num_workers=1, device="cpu")
+        inline.set_epoch(epoch)
+        worker.set_epoch(epoch)
+        expected = list(inline)
+        assert len(expected) > 2 * (4 + 2), "more batches than are ever in flight"
+        held = []
+        for i, (got, want) in enumerate(zip(worker, expected, strict=True)):
+            assert got[2] == want[2] and torch.equal(got[0], want[0]), i
+            if i % 3 == 0:
+                held.append((got[0], want[0]))  # kept without a copy
+        assert all(torch.equal(a, b) for a, b in held), "a held batch was overwritten"
