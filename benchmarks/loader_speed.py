@@ -19,7 +19,7 @@ Frames: a generated DFEW-like tree (224 x 224 JPEG face-like frames, q95) unless
 points at a real or demo DFEW tree. Writes ``benchmarks/results/loader_speed.json`` and a bar
 chart next to it (``loader_speed.png``).
 
-    python benchmarks/loader_speed.py [--dfew data/raw/demo/DFEW] [--clips 300] [--frames 48]
+    python benchmarks/loader_speed.py [--dfew data/raw/demo/DFEW] [--clips 1000] [--frames 32]
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def synth_frames(root: Path, clips: int, frames: int, seed: int = 0) -> Path:
     """A DFEW-like tree of smooth, face-like 224 x 224 JPEG frames (fast to make)."""
     rng = np.random.default_rng(seed)
+    noise_bank = rng.normal(0, 6, (64, 224, 224, 3)).astype(np.float32)  # sensor-like noise
     clip_dir = root / "Clip" / "clip_224x224"
     for v in range(1, clips + 1):
         folder = clip_dir / f"{v:05d}"
@@ -78,7 +79,7 @@ def synth_frames(root: Path, clips: int, frames: int, seed: int = 0) -> Path:
             for dx in (-25, 25):
                 cv2.circle(img, (cx + dx, cy - 20), 8, (40, 40, 40), -1)
             cv2.ellipse(img, (cx, cy + 35), (22, 4 + i % 9), 0, 0, 180, (60, 30, 120), 3)
-            noise = rng.normal(0, 6, img.shape)
+            noise = noise_bank[int(rng.integers(len(noise_bank)))]
             img = np.clip(img + noise, 0, 255).astype(np.uint8)
             cv2.imwrite(str(folder / f"{i + 1}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
     splits = root / "EmoLabel_DataSplit"
@@ -246,9 +247,9 @@ CONFIGS = {  # name -> (worker_kind, warp deferred to the device)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dfew", type=Path, help="a DFEW tree to read (default: generated)")
-    parser.add_argument("--clips", type=int, default=300, help="generated clips")
-    parser.add_argument("--frames", type=int, default=48, help="frames per generated clip")
-    parser.add_argument("--min-clips", type=int, default=480, help="clips timed per setting")
+    parser.add_argument("--clips", type=int, default=1000, help="generated clips")
+    parser.add_argument("--frames", type=int, default=32, help="frames per generated clip")
+    parser.add_argument("--min-clips", type=int, default=800, help="clips timed per setting")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (best)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/loader_speed.json")
     args = parser.parse_args()

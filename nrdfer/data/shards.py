@@ -23,6 +23,7 @@ augmentation draws over, and the warp runs after batching on the training device
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -389,7 +390,7 @@ def tar_members(fh: Any, path: Path) -> Iterator[tuple[str, bytes]]:
             size = _octal(header[124:136])
         except ValueError:
             checksum, size = -1, 0
-        if checksum != sum(header[:148]) + 256 + sum(header[156:]):
+        if checksum != sum(header) - sum(header[148:156]) + 256:  # the field counts as spaces
             raise CorruptShardError(
                 f"shard {path}: bad tar header (checksum) at byte {fh.tell() - _BLOCK}; "
                 "the shard is corrupt, re-run the shards stage"
@@ -503,7 +504,7 @@ def frame_jpegs(sample: dict[str, Any]) -> list[memoryview]:
             f"shard {url}: {key}.mjpeg holds {len(blob)} bytes, its JSON lists "
             f"{len(lengths)} frames of {sum(lengths)}; re-run the shards stage"
         )
-    ends = np.cumsum(lengths).tolist()
+    ends = list(itertools.accumulate(lengths))
     return [blob[e - n : e] for e, n in zip(ends, lengths, strict=True)]
 
 
