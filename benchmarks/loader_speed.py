@@ -299,16 +299,17 @@ def main() -> None:
                 got = rate(reference, args.min_clips)
                 reference_pil[key] = max(reference_pil.get(key, 0.0), got)
                 for name, (kind, deferred) in CONFIGS.items():
+                    # one loader per setting, a new epoch per pass, as in training (its
+                    # worker processes persist across epochs)
+                    stream = ClipStream(index, ids, data, train=True, seed=0, warp_later=deferred)
+                    loader = ClipLoader(stream, w, kind, None)  # deferred: timed pre-warp
 
-                    def make(w=w, kind=kind, deferred=deferred, e=epoch):
-                        stream = ClipStream(
-                            index, ids, data, train=True, seed=0, warp_later=deferred
-                        )
-                        loader = ClipLoader(stream, w, kind, None)  # deferred: timed pre-warp
+                    def make(loader=loader, e=epoch):
                         loader.set_epoch(next(e))
                         return loader
 
                     ours[name][key] = max(ours[name].get(key, 0.0), rate(make, args.min_clips))
+                    del loader, make  # its workers end here
         warp = {"cpu_opencv_1thread": warp_rate("cpu", data)}
         if torch.cuda.is_available():
             warp["cuda_torch"] = warp_rate("cuda", data)

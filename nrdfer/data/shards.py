@@ -532,12 +532,17 @@ class BatchRing:
     view or array of that batch any more (each batch handed out is its own storage over the
     block, so a weak reference to it tells); only then is it free again. A batch the user
     keeps is therefore never overwritten: with every slot busy the worker uses a fresh
-    block.
+    block. The workers are persistent, so blocks and flags outlive an epoch; batches of an
+    epoch broken off that the main process dropped unseen are reclaimed by their worker when
+    the next epoch starts (:meth:`recover`).
 
-    ``flags`` (workers, slots) uint8 lives in shared memory: 1 = busy, 0 = free. It is made in
-    the main process before the workers start; ``storages``/``announced`` are each worker's
-    own, ``blocks``/``pending`` the main process's.
+    ``flags`` (workers, slots) uint8 lives in shared memory: ``FREE``, ``TAKEN`` (written by
+    a worker, not yet received) or ``HELD`` (received by the main process). It is made in the
+    main process before the workers start; ``storages``/``announced`` are each worker's own,
+    ``blocks``/``pending`` the main process's.
     """
+
+    FREE, TAKEN, HELD = 0, 1, 2
 
     def __init__(self, workers: int, slots: int = RING_SLOTS) -> None:
         self.flags = torch.zeros((workers, slots), dtype=torch.uint8).share_memory_()
@@ -550,7 +555,7 @@ class BatchRing:
         """(Worker) an uninitialised uint8 tensor of ``shape`` and its slot (-1: fresh)."""
         numel = math.prod(shape)
         busy = self.flags.numpy()[worker]
-        free = np.flatnonzero(busy == 0)
+        free = np.flatnonzero(busy == self.FREE)
         slot = -1
         if free.size:
             # a free slot whose block is big enough, else the lowest free one (grown)
@@ -559,11 +564,19 @@ class BatchRing:
             if slot not in fits:
                 self.storages[slot] = torch.UntypedStorage._new_shared(numel)
                 self.announced.discard(slot)
-            busy[slot] = 1
+            busy[slot] = self.TAKEN
             storage = self.storages[slot]
         else:
             storage = torch.UntypedStorage._new_shared(numel)
         return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape), slot
+
+    def recover(self, worker: int) -> None:
+        """(Worker, at the start of an epoch) free the slots of batches the main process never
+        received (dropped when an epoch is broken off); their blocks travel again."""
+        busy = self.flags.numpy()[worker]
+        for slot in np.flatnonzero(busy == self.TAKEN).tolist():
+            busy[slot] = self.FREE
+            self.announced.discard(slot)
 
     def pack(self, worker: int, slot: int, tensor: torch.Tensor) -> tuple[tuple, Any]:
         """(Worker) what to send for a batch tensor: ``(tag, tensor or None)``."""
@@ -579,6 +592,7 @@ class BatchRing:
         worker, slot, shape = tag
         if slot < 0:
             return tensor
+        self.flags.numpy()[worker, slot] = self.HELD
         if tensor is not None:  # a new block: keep this process's mapping of it
             whole = torch.empty(0, dtype=torch.uint8).set_(tensor.untyped_storage())
             self.blocks[worker, slot] = whole.numpy()
@@ -595,7 +609,7 @@ class BatchRing:
         flags, still = self.flags.numpy(), []
         for ref, worker, slot in self.pending:
             if ref.expired():
-                flags[worker, slot] = 0
+                flags[worker, slot] = self.FREE
             else:
                 still.append((ref, worker, slot))
         self.pending = still
@@ -678,6 +692,7 @@ class ClipStream(IterableDataset):
         self.warp_later = warp_later and train  # training augmentation after batching
         self.threads = 0  # thread workers decoding batches ahead (set by ClipLoader; 0: inline)
         self.ring: BatchRing | None = None  # worker processes' buffers (set by ClipLoader)
+        self.shared_epoch: torch.Tensor | None = None  # the epoch, seen by persistent workers
         self.augment = ClipAugment(
             size=data.size,
             crop_area=data.crop_area,
@@ -698,6 +713,8 @@ class ClipStream(IterableDataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        if self.shared_epoch is not None:
+            self.shared_epoch[0] = epoch
 
     def _slot(self) -> tuple[int, int]:
         info = get_worker_info()  # (worker processes inherit one OpenCV thread: ClipLoader)
@@ -830,6 +847,11 @@ class ClipStream(IterableDataset):
         return (tag, tensor, *small)
 
     def __iter__(self):
+        if self.shared_epoch is not None:  # a persistent worker's copy learns the epoch here
+            self.epoch = int(self.shared_epoch[0])
+        info = get_worker_info()
+        if self.ring is not None and info is not None:
+            self.ring.recover(info.id)
         slot, slots = self._slot()
         stream = self._repeat(self._raw(slot, slots))
         if self.train:
@@ -904,28 +926,29 @@ class ClipLoader(DataLoader):
             raise ValueError(f"worker_kind must be process or thread, got {kind!r}")
         processes = workers if kind == "process" else 0
         stream.threads = workers if kind == "thread" else 0
+        self.ring = None
+        if processes > 0:
+            # persistent workers keep their batch blocks (and skip a fork per epoch); they
+            # learn each epoch from shared memory, as their copy of the stream is their own
+            self.ring = stream.ring = BatchRing(processes)
+            stream.shared_epoch = torch.tensor([stream.epoch], dtype=torch.int64).share_memory_()
         super().__init__(
             stream,
             batch_size=None,
             collate_fn=_as_is,  # not default_convert: the workers' numpy arrays stay arrays
             num_workers=processes,
-            persistent_workers=False,
+            persistent_workers=processes > 0,
             prefetch_factor=4 if processes > 0 else None,
         )
         self.warp_device = warp_device
 
     def __iter__(self):
         if self.num_workers > 0:
-            # The worker processes fork here and inherit one OpenCV thread each. Setting it
-            # inside a forked worker instead deadlocks once this process has used OpenCV's
-            # thread pool (e.g. the CPU warp of augment_on: device).
-            ring = BatchRing(self.num_workers)
-            self.dataset.ring = ring  # the workers take it with them
-            try:
-                with _one_opencv_thread():
-                    batches = self._untagged(super().__iter__(), ring)
-            finally:
-                self.dataset.ring = None
+            # The worker processes fork here (first epoch) and inherit one OpenCV thread
+            # each. Setting it inside a forked worker instead deadlocks once this process has
+            # used OpenCV's thread pool (e.g. the CPU warp of augment_on: device).
+            with _one_opencv_thread():
+                batches = self._untagged(super().__iter__(), self.ring)
         else:
             batches = super().__iter__()
         return batches if self.warp_device is None else self._warped(batches)

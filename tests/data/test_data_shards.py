@@ -353,10 +353,11 @@ print(n, cv2.getNumThreads() == threads)
 
 def test_batch_ring_reuses_a_slot_only_once_nothing_holds_its_batch():
     # one process plays both sides: worker (take, pack) and main process (unpack)
+    FREE, TAKEN, HELD = S.BatchRing.FREE, S.BatchRing.TAKEN, S.BatchRing.HELD
     ring = S.BatchRing(workers=2, slots=2)
     a, slot_a = ring.take(1, (2, 3))
     b, slot_b = ring.take(1, (4, 5))
-    assert (slot_a, slot_b) == (0, 1) and ring.flags[1].tolist() == [1, 1]
+    assert (slot_a, slot_b) == (0, 1) and ring.flags[1].tolist() == [TAKEN, TAKEN]
     c, slot_c = ring.take(1, (2, 3))
     assert slot_c == -1, "every slot busy: a fresh block, never a busy one"
     a.fill_(7)
@@ -371,7 +372,7 @@ def test_batch_ring_reuses_a_slot_only_once_nothing_holds_its_batch():
     view = main_b[1:].numpy()  # a view or a numpy array keeps the batch alive
     del main_a, main_b
     ring.release_expired()
-    assert ring.flags[1].tolist() == [0, 1] and ring.flags[0].tolist() == [0, 0]
+    assert ring.flags[1].tolist() == [FREE, HELD] and ring.flags[0].tolist() == [FREE, FREE]
     block = ring.storages[0]
     d, slot_d = ring.take(1, (3, 2))
     assert slot_d == 0 and d.untyped_storage().data_ptr() == block.data_ptr(), "reused"
@@ -383,28 +384,41 @@ def test_batch_ring_reuses_a_slot_only_once_nothing_holds_its_batch():
     assert view.tolist() == torch.arange(5, 20).view(3, 5).tolist(), "held: untouched"
     del view
     ring.release_expired()
-    assert ring.flags[1].tolist() == [1, 0]
+    assert ring.flags[1].tolist() == [HELD, FREE]
     e, slot_e = ring.take(1, (10, 10))  # larger than slot 1's block: slot 1 grows
     assert slot_e == 1 and ring.storages[1].nbytes() >= 100 and e.shape == (10, 10)
     assert ring.pack(1, slot_e, e)[1] is e, "a grown block travels again"
+    # slot 1's batch never reaches the main process (an epoch broken off): the next epoch's
+    # recover frees it and sends its block again; the held slot 0 stays held
+    ring.recover(1)
+    assert ring.flags[1].tolist() == [HELD, FREE] and 1 not in ring.announced
 
 
 @pytest.mark.parametrize("augment_on", ["loader", "device"])
 def test_worker_process_batches_held_or_let_go_match_in_process_loading(built, augment_on):
-    """The worker reuses its shared-memory buffers: batches the consumer still holds are
-    never overwritten, and every batch equals the in-process one (1 worker: same order)."""
+    """The persistent worker reuses its shared-memory blocks across epochs: batches the
+    consumer still holds are never overwritten, an epoch broken off loses nothing, and every
+    batch equals the in-process one (1 worker: the same order)."""
     _, _, _, out, _ = built
     data = data_params(size=16, batch_size=1, augment_on=augment_on)
-    for epoch in range(2):
-        inline = S.train_loader(out, 1, data, seed=4, num_workers=0, device="cpu")
-        worker = S.train_loader(out, 1, data, seed=4, num_workers=1, device="cpu")
+    inline = S.train_loader(out, 1, data, seed=4, num_workers=0, device="cpu")
+    worker = S.train_loader(out, 1, data, seed=4, num_workers=1, device="cpu")
+    held = []
+    for epoch in (0, 1, 1, 2):
         inline.set_epoch(epoch)
         worker.set_epoch(epoch)
         expected = list(inline)
         assert len(expected) > 2 * (4 + 2), "more batches than are ever in flight"
-        held = []
+        if epoch == 1 and not held[-1][2]:  # break an epoch off after three batches
+            for i, got in enumerate(worker):
+                held.append((got[0], expected[i][0], True))
+                if i == 2:
+                    break
+            continue
         for i, (got, want) in enumerate(zip(worker, expected, strict=True)):
-            assert got[2] == want[2] and torch.equal(got[0], want[0]), i
+            assert got[2] == want[2] and torch.equal(got[0], want[0]), (epoch, i)
             if i % 3 == 0:
-                held.append((got[0], want[0]))  # kept without a copy
-        assert all(torch.equal(a, b) for a, b in held), "a held batch was overwritten"
+                held.append((got[0], want[0], False))  # kept without a copy
+        flags = worker.ring.flags[0].tolist()
+        assert S.BatchRing.TAKEN not in flags, f"epoch {epoch}: slots lost ({flags})"
+    assert all(torch.equal(a, b) for a, b, _ in held), "a held batch was overwritten"
