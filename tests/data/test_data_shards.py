@@ -11,6 +11,7 @@ import sys
 import tarfile
 from collections import Counter
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -274,11 +275,23 @@ def _rewrite(path, edit):
                 dst.addfile(member, io.BytesIO(payload))
 
 
+def _two_sizes(name, payload):
+    """Every clip's frames replaced by 5 JPEGs, the last one wider than the others."""
+    frames = [np.full((SIDE, SIDE + 8 * (i == 4), 3), 40 * i, np.uint8) for i in range(5)]
+    jpegs = [cv2.imencode(".jpg", f)[1].tobytes() for f in frames]
+    if name.endswith(".json"):
+        meta = json.loads(payload)
+        meta["frame_bytes"] = [len(j) for j in jpegs]
+        return name, json.dumps(meta).encode()
+    return name, b"".join(jpegs) if name.endswith(".mjpeg") else payload
+
+
 def test_damaged_clip_members_name_the_shard_and_clip(tmp_path, built):
     _, _, folds, out, _ = built
     data = data_params()
     expected = sorted(folds["folds"]["3"]["test"])
     for case, edit in {
+        "frames of two sizes": _two_sizes,
         "foreign file ignored": lambda n, b: (n, b) if not n.endswith(".cls") else (n, b),
         "mjpeg shortened": lambda n, b: (n, b[:-10] if n.endswith(".mjpeg") else b),
         "member missing": lambda n, b: None if n.endswith(".json") else (n, b),
@@ -301,6 +314,12 @@ def test_damaged_clip_members_name_the_shard_and_clip(tmp_path, built):
         with pytest.raises(S.CorruptShardError, match="set_3-000000.tar") as err:
             keys_of(S.eval_loader(copy, 3, data))
         assert "re-run the shards stage" in str(err.value), case
+        if case == "frames of two sizes":
+            assert f"{SIDE + 8}x{SIDE}, its first frame {SIDE}x{SIDE}" in str(err.value)
+            later = data_params(augment_on="device", size=16)
+            for workers in (0, 1):  # also from a worker process, also before the warp
+                with pytest.raises(S.CorruptShardError, match="frame 4 of"):
+                    keys_of(S.train_loader(copy, 3, later, seed=0, num_workers=workers))
 
 
 def test_augment_on_device_matches_the_loader(built):
