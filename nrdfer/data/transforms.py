@@ -66,19 +66,22 @@ def random_crop_box(
 ) -> tuple[int, int, int, int]:
     """A random-sized crop box (x0, y0, w, h), torchvision ``RandomResizedCrop`` style.
 
-    Falls back to the largest centred box of an in-range aspect when no draw fits.
+    Falls back to the largest centred box of an in-range aspect when no draw fits. The
+    ``attempts`` draws are made at once (with a 90-100 % area and aspects 5/7-7/5 only ~15 %
+    of the draws fit a square frame, so one draw at a time cost ~30 µs per clip).
     """
     total = height * width
     log_lo, log_hi = math.log(aspect[0]), math.log(aspect[1])
-    for _ in range(attempts):
-        target = total * rng.uniform(area[0], area[1])
-        ratio = math.exp(rng.uniform(log_lo, log_hi))
-        w = int(round(math.sqrt(target * ratio)))
-        h = int(round(math.sqrt(target / ratio)))
-        if 0 < w <= width and 0 < h <= height:
-            y0 = int(rng.integers(0, height - h + 1))
-            x0 = int(rng.integers(0, width - w + 1))
-            return x0, y0, w, h
+    u = rng.random((2, attempts))  # (2, attempts): area and log-aspect draws
+    target = total * (area[0] + (area[1] - area[0]) * u[0])
+    ratio = np.exp(log_lo + (log_hi - log_lo) * u[1])
+    ws = np.round(np.sqrt(target * ratio)).astype(np.int64)
+    hs = np.round(np.sqrt(target / ratio)).astype(np.int64)
+    fits = np.flatnonzero((ws > 0) & (ws <= width) & (hs > 0) & (hs <= height))
+    if fits.size:
+        w, h = int(ws[fits[0]]), int(hs[fits[0]])
+        y0, x0 = rng.integers(0, [height - h + 1, width - w + 1]).tolist()
+        return x0, y0, w, h
     ratio = width / height
     if ratio < aspect[0]:
         w, h = width, int(round(width / aspect[0]))
