@@ -66,22 +66,22 @@ def random_crop_box(
 ) -> tuple[int, int, int, int]:
     """A random-sized crop box (x0, y0, w, h), torchvision ``RandomResizedCrop`` style.
 
-    Falls back to the largest centred box of an in-range aspect when no draw fits. The
-    ``attempts`` draws are made at once (with a 90-100 % area and aspects 5/7-7/5 only ~15 %
-    of the draws fit a square frame, so one draw at a time cost ~30 µs per clip).
+    Falls back to the largest centred box of an in-range aspect when no draw fits. All
+    uniforms come from one generator call (with a 90-100 % area and aspects 5/7-7/5 only
+    ~15 % of the draws fit a square frame; one numpy call per draw cost ~30 µs a clip).
     """
     total = height * width
     log_lo, log_hi = math.log(aspect[0]), math.log(aspect[1])
-    u = rng.random((2, attempts))  # (2, attempts): area and log-aspect draws
-    target = total * (area[0] + (area[1] - area[0]) * u[0])
-    ratio = np.exp(log_lo + (log_hi - log_lo) * u[1])
-    ws = np.round(np.sqrt(target * ratio)).astype(np.int64)
-    hs = np.round(np.sqrt(target / ratio)).astype(np.int64)
-    fits = np.flatnonzero((ws > 0) & (ws <= width) & (hs > 0) & (hs <= height))
-    if fits.size:
-        w, h = int(ws[fits[0]]), int(hs[fits[0]])
-        y0, x0 = rng.integers(0, [height - h + 1, width - w + 1]).tolist()
-        return x0, y0, w, h
+    u = rng.random(2 * attempts + 2).tolist()  # areas, log-aspects, then y0 and x0
+    for k in range(attempts):
+        target = total * (area[0] + (area[1] - area[0]) * u[k])
+        ratio = math.exp(log_lo + (log_hi - log_lo) * u[attempts + k])
+        w = round(math.sqrt(target * ratio))
+        h = round(math.sqrt(target / ratio))
+        if 0 < w <= width and 0 < h <= height:
+            y0 = int(u[-2] * (height - h + 1))  # uniform in 0 .. height - h
+            x0 = int(u[-1] * (width - w + 1))
+            return x0, y0, w, h
     ratio = width / height
     if ratio < aspect[0]:
         w, h = width, int(round(width / aspect[0]))
@@ -97,10 +97,11 @@ def draw_clip_params(
 ) -> ClipParams:
     """Draw one crop, flip, brightness and angle for a whole clip."""
     box = random_crop_box(height, width, aug.crop_area, aug.crop_aspect, rng)
-    flip = bool(rng.random() < aug.flip_p)
-    factor = float(rng.uniform(max(0.0, 1.0 - aug.brightness), 1.0 + aug.brightness))
-    angle = float(rng.uniform(-aug.rotation, aug.rotation))
-    return ClipParams(box=box, flip=flip, brightness=factor, angle=angle)
+    u_flip, u_bright, u_angle = rng.random(3).tolist()
+    low = max(0.0, 1.0 - aug.brightness)
+    factor = low + (1.0 + aug.brightness - low) * u_bright
+    angle = aug.rotation * (2.0 * u_angle - 1.0)
+    return ClipParams(box=box, flip=u_flip < aug.flip_p, brightness=factor, angle=angle)
 
 
 def clip_affine(p: ClipParams, size: int) -> np.ndarray:
