@@ -227,8 +227,8 @@ class DataParams:
     augment_on: Literal["auto", "loader", "device"]
     batch_size: int  # clips per batch (per process under DDP; paper: 32)
     num_workers: int  # loader workers (0: decode in the consuming process, between steps)
-    # process: DataLoader worker processes; thread: threads of the training process (OpenCV
-    # releases the GIL; decoded batches are not copied between processes)
+    # process: persistent DataLoader worker processes; thread: threads of the training
+    # process (OpenCV releases the GIL; they share the training loop's GIL)
     worker_kind: Literal["process", "thread"]
     shuffle_buffer: int  # training shuffle buffer, clips per worker
     balanced: bool  # class-balanced oversampling of the training set (the paper's NR-DFERNet*)

@@ -559,9 +559,10 @@ class BatchRing:
         slot = -1
         if free.size:
             # a free slot whose block is big enough, else the lowest free one (grown)
-            fits = [int(k) for k in free if self.storages.get(int(k), _NO_BLOCK).nbytes() >= numel]
+            blocks = self.storages
+            fits = [k for k in free.tolist() if k in blocks and blocks[k].nbytes() >= numel]
             slot = fits[0] if fits else int(free[0])
-            if slot not in fits:
+            if not fits:
                 self.storages[slot] = torch.UntypedStorage._new_shared(numel)
                 self.announced.discard(slot)
             busy[slot] = self.TAKEN
@@ -613,9 +614,6 @@ class BatchRing:
             else:
                 still.append((ref, worker, slot))
         self.pending = still
-
-
-_NO_BLOCK = torch.UntypedStorage(0)
 
 
 def repeat_factors(labels: Sequence[int]) -> dict[int, float]:
@@ -926,11 +924,10 @@ class ClipLoader(DataLoader):
             raise ValueError(f"worker_kind must be process or thread, got {kind!r}")
         processes = workers if kind == "process" else 0
         stream.threads = workers if kind == "thread" else 0
-        self.ring = None
         if processes > 0:
             # persistent workers keep their batch blocks (and skip a fork per epoch); they
             # learn each epoch from shared memory, as their copy of the stream is their own
-            self.ring = stream.ring = BatchRing(processes)
+            stream.ring = BatchRing(processes)
             stream.shared_epoch = torch.tensor([stream.epoch], dtype=torch.int64).share_memory_()
         super().__init__(
             stream,
@@ -941,6 +938,11 @@ class ClipLoader(DataLoader):
             prefetch_factor=4 if processes > 0 else None,
         )
         self.warp_device = warp_device
+
+    @property
+    def ring(self) -> BatchRing | None:
+        """The worker processes' batch blocks (None without worker processes)."""
+        return self.dataset.ring
 
     def __iter__(self):
         if self.num_workers > 0:
