@@ -149,7 +149,8 @@ class SynthParams:
 @dataclass(frozen=True)
 class TrainParams:
     """Training (paper §4.2; nrdfer/engine/train.py, docs/engine.md). Also the ``train_afew``
-    section (fine-tuning on AFEW from a DFEW checkpoint)."""
+    section (fine-tuning on AFEW from a DFEW checkpoint), an overlay of ``train``: the keys it
+    lists replace train's, the others are train's (:data:`OVERLAYS`)."""
 
     epochs: int  # training epochs (paper: 70 on DFEW, 30 when fine-tuning on AFEW)
     optimizer: Literal["sgd", "adamw"]  # paper: SGD; adamw converges faster for small demo runs
@@ -195,6 +196,7 @@ class FoldsParams:
     k: int  # folds of the stratified scheme (data without official splits)
     # share of each fold's training clips held out (per class) for model selection; 0 = none
     val_fraction: float
+    main: tuple[int, ...]  # DFEW folds the main model trains and is evaluated on (dvc.yaml)
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,10 @@ SECTIONS: dict[str, type] = {
 }
 """Section name in params.yaml -> dataclass."""
 
+OVERLAYS: dict[str, str] = {"train_afew": "train"}
+"""Sections that hold only the keys that differ from another section: ``train_afew`` lists what
+AFEW fine-tuning changes, every other key is ``train``'s."""
+
 
 T = TypeVar("T")
 
@@ -396,8 +402,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     raise ParamsError(f"{source}: key '{key}': unsupported annotation {_type_name(tp)}")
 
 
-def _build(cls: type[T], data: Mapping[str, Any], prefix: str, source: str) -> T:
-    hints = get_type_hints(cls)
+def _unknown_keys(cls: type, data: Mapping[str, Any], prefix: str, source: str) -> None:
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = [k for k in data if k not in names]
     if unknown:
@@ -405,6 +410,12 @@ def _build(cls: type[T], data: Mapping[str, Any], prefix: str, source: str) -> T
             f"{source}: unknown key '{prefix}.{unknown[0]}' (known keys of '{prefix}': "
             f"{', '.join(names)}). Remove it or fix its spelling."
         )
+
+
+def _build(cls: type[T], data: Mapping[str, Any], prefix: str, source: str) -> T:
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    _unknown_keys(cls, data, prefix, source)
     missing = [n for n in names if n not in data]
     if missing:
         raise ParamsError(
@@ -482,7 +493,16 @@ def load_section(
     section = data[name]
     if not isinstance(section, Mapping):
         raise ParamsError(f"{path}: section '{name}' must be a mapping")
+    if name in OVERLAYS:
+        _unknown_keys(SECTIONS[name], section, name, str(path))
+        under = load_section(path, OVERLAYS[name], raw=data)
+        return dataclasses.replace(under, **_build_partial(SECTIONS[name], section, name, path))
     return _build(SECTIONS[name], section, name, str(path))
+
+
+def _build_partial(cls: type, data: Mapping[str, Any], prefix: str, source: Any) -> dict:
+    hints = get_type_hints(cls)
+    return {k: _convert(v, hints[k], f"{prefix}.{k}", str(source)) for k, v in data.items()}
 
 
 def load_params(
@@ -533,6 +553,7 @@ __all__ = [
     "ShardsParams",
     "EvaluateParams",
     "ModelParams",
+    "OVERLAYS",
     "ParamsError",
     "SECTIONS",
     "TrainParams",

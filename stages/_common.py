@@ -1,10 +1,12 @@
 """Shared plumbing of the stage scripts: argument roles, params loading, clean errors.
 
-A stage script is thin: it declares ``PARAMS`` (the params.yaml sections it reads, the same
-list as its ``params:`` in dvc.yaml), builds its parser with :func:`stage_parser`,
+A stage script is thin: it declares the params it reads (``PARAMS``: whole sections such as
+``"model"`` or single keys such as ``"base.seed"``; a script whose reads depend on its
+arguments defines ``params(args)`` instead), builds its parser with :func:`stage_parser`,
 :func:`add_input` and :func:`add_output` (every path comes from dvc.yaml's ``cmd``), loads its
-sections and calls one ``nrdfer`` function. ``tests/test_dvc_consistency.py`` checks the
-declarations against dvc.yaml.
+sections and calls one ``nrdfer`` function. ``tests/test_dvc_consistency.py`` checks each
+stage's ``params:`` in dvc.yaml against these declarations, key by key, less the keys the
+stage's ``cmd`` fixes with ``--set``.
 """
 
 from __future__ import annotations
@@ -48,12 +50,18 @@ def add_output(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> Non
     _add(parser, "out", flag, **kwargs)
 
 
-def load(args: argparse.Namespace, sections: Sequence[str]) -> dict[str, Any]:
-    """Load ``sections`` of ``--params`` with the ``--set`` overrides applied."""
-    outside = [o for o in args.overrides if o.split(".", 1)[0] not in sections]
+def sections(declared: Sequence[str]) -> list[str]:
+    """The params sections of ``declared`` entries (``"model"``, ``"base.seed"``), in order."""
+    return list(dict.fromkeys(entry.split(".", 1)[0] for entry in declared))
+
+
+def load(args: argparse.Namespace, declared: Sequence[str]) -> dict[str, Any]:
+    """Load the sections of the ``declared`` entries from ``--params``, ``--set`` applied."""
+    names = sections(declared)
+    outside = [o for o in args.overrides if o.split(".", 1)[0] not in names]
     if outside:
-        raise UserError(f"--set {outside[0]}: this stage loads only {', '.join(sections)}")
-    return load_params(args.params, sections, args.overrides)
+        raise UserError(f"--set {outside[0]}: this stage loads only {', '.join(names)}")
+    return load_params(args.params, names, args.overrides)
 
 
 def run(main: Callable[[Sequence[str] | None], None]) -> None:

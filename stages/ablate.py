@@ -1,53 +1,64 @@
-"""Train one configuration of an ablation grid on one fold and evaluate it on that fold's test
-split (paper Tables 1 and 3; the baselines of Tables 4-5 run through it too).
+"""Train one configuration of a grid on one fold and evaluate it once on that fold's test split
+(paper Tables 1, 3 and 5 and the baselines of Tables 4-5).
 
-dvc.yaml's matrix stages pass the grid values with ``--set model.KEY=VALUE``; every metrics file
-carries the model settings, so the report groups runs by content, not by file name.
+dvc.yaml's matrix stages pass the grid values with ``--set section.KEY=VALUE``; every result
+file carries the run's settings, so the report groups runs by content, not by file name. A grid
+run has no per-epoch test evaluation (``eval_every_epoch`` is off whatever params.yaml says:
+no curves, the final model is evaluated once). Everything lands in the ``--run`` folder:
+resumable checkpoint, model file, training summary, evaluation details, features.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.engine.pipeline import EvalOutputs, TrainOutputs, evaluate_fold, train_fold
+from nrdfer.engine.pipeline import RunFolder, evaluate_fold, train_fold
 
-PARAMS = ("base", "data", "detect_align", "model", "train", "evaluate")
+FIXED = {"eval_every_epoch": False}
+"""Training settings a grid run fixes itself (so they are not read from params.yaml)."""
+
+
+BUILDS_MODEL = True
+"""Of the ``model`` section this stage reads only the keys of the model it builds
+(``nrdfer.models.registry.model_keys``): a baseline reads a few, NR-DFERNet all but one."""
 
 
 def build_parser():
     parser = stage_parser(__doc__)
     add_input(parser, "--shards", help="shard directory (with index.json)")
     parser.add_argument("--fold", required=True, help="fold name in the shard index")
+    parser.add_argument("--train-section", default="train", help="params section to train with")
+    parser.add_argument(
+        "--enhanced", action="store_true", help="the data went through the enhance stage"
+    )
     add_input(parser, "--init", required=False, help="model file to fine-tune from (AFEW)")
-    add_output(parser, "--checkpoint", help="resumable training checkpoint (persist: true)")
-    add_output(parser, "--model", help="selected model file")
-    add_output(parser, "--summary", help="training summary (selection, labelled best-on-test)")
-    add_output(parser, "--metrics", help="test metrics with and without the snippet filter")
-    add_output(parser, "--features", help="features + attention npz (Fig. 5, Fig. 6)")
+    add_output(parser, "--run", help="run folder (checkpoint, model, summaries, features)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None, params: Sequence[str] = PARAMS) -> None:
-    """Train then evaluate; ``params`` are the sections to load, the training section (``train``
-    or ``train_afew``) before ``evaluate`` (ablate_afew.py passes its own)."""
+def params(args) -> list[str]:
+    """The params sections this run reads (dvc.yaml declares the same, less the keys fixed by
+    ``--set`` and :data:`FIXED`)."""
+    face = ["detect_align", "enhance"] if args.enhanced else ["detect_align"]
+    return ["base", "data", *face, "evaluate", "model", args.train_section]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    p = load(args, params)
+    p = load(args, params(args))
+    folder = RunFolder(Path(args.run))
     train_fold(
         args.shards,
         args.fold,
         base=p["base"],
         data=p["data"],
         model_params=p["model"],
-        train=p[params[-2]],
-        outputs=TrainOutputs(
-            checkpoint=Path(args.checkpoint),
-            model=Path(args.model),
-            live_dir=None,
-            summary=Path(args.summary),
-        ),
+        train=dataclasses.replace(p[args.train_section], **FIXED),
+        outputs=folder.train_outputs(),
         init=args.init,
         detect_align=p["detect_align"],
         enhance=p.get("enhance"),
@@ -55,11 +66,11 @@ def main(argv: Sequence[str] | None = None, params: Sequence[str] = PARAMS) -> N
     m = evaluate_fold(
         args.shards,
         args.fold,
-        args.model,
+        folder.model,
         base=p["base"],
         data=p["data"],
         evaluate=p["evaluate"],
-        outputs=EvalOutputs(metrics=Path(args.metrics), features=Path(args.features)),
+        outputs=folder.eval_outputs(),
     )
     print(
         f"{' '.join(args.overrides)} fold {args.fold}: WAR {100 * m['war']:.2f} / "

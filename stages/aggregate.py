@@ -1,34 +1,36 @@
-"""Average per-fold metrics into the 5-fold figure (mean and std), the paper's DFEW protocol.
+"""Average the main model's fold evaluations into the 5-fold figures (mean and std), the
+paper's DFEW protocol, over the folds of ``folds.main``.
 
-The labelled best-epoch-on-test numbers from the training summaries are averaged too, under
-keys that say so.
+Writes the headline (UAR/WAR with and without the snippet filter, ± std: the metrics file) and
+the full summary (per class, the filter's firing rate, the labelled best-on-test numbers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from _common import add_input, add_output, run, stage_parser
+from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.engine.metrics import write_fold_metrics
-from nrdfer.report.aggregate import read_metrics, summarise_folds
+from nrdfer.report.aggregate import headline_summary, main_fold_details, summarise_folds
 
-PARAMS: tuple[str, ...] = ()
+PARAMS = ("folds.main",)
 
 
 def build_parser():
     parser = stage_parser(__doc__)
-    add_input(parser, "--metrics", nargs="+", help="per-fold test metrics files")
-    add_input(parser, "--summaries", nargs="*", default=[], required=False,
-              help="per-fold training summaries (labelled best-on-test numbers)")  # fmt: skip
-    add_output(parser, "--out", help="5-fold summary metrics")
+    add_input(parser, "--details", help="dir of the per-fold evaluation details")
+    add_output(parser, "--metrics", help="5-fold UAR/WAR ± std (dvc metrics)")
+    add_output(parser, "--summary", help="5-fold summary: per class, filter, best-on-test")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    summary = summarise_folds(read_metrics(args.metrics), read_metrics(args.summaries))
-    write_fold_metrics(args.out, summary)
+    folds = load(args, PARAMS)["folds"].main
+    summary = summarise_folds(main_fold_details(args.details, folds))
+    write_fold_metrics(args.summary, summary)
+    write_fold_metrics(args.metrics, headline_summary(summary))
     print(
         f"{summary['folds']} folds: WAR {100 * summary['sf_war']:.2f} ± "
         f"{100 * summary['sf_war_std']:.2f}  UAR {100 * summary['sf_uar']:.2f} ± "

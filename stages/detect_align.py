@@ -12,7 +12,7 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.preprocess.pipeline import detect_align_tree, resolve_device
 
-PARAMS = ("base", "detect_align")
+PARAMS = ("base.device", "detect_align")
 
 
 def build_parser():

@@ -13,7 +13,7 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.preprocess.pipeline import enhance_tree, resolve_device
 
-PARAMS = ("base", "enhance")
+PARAMS = ("base.device", "enhance")
 
 
 def build_parser():

@@ -1,5 +1,10 @@
-"""Evaluate a fold's model on its test split: metrics with and without the snippet filter,
-confusion data (dvc plots) and PNG, per-clip predictions, features for the t-SNE."""
+"""Evaluate a model file on a fold's test split: UAR/WAR with and without the snippet filter
+(the metrics file), everything else measured (details JSON, per-clip predictions, features,
+confusion PNG) and the dvc plots data (confusion records, per-class accuracy).
+
+``--snippet-len`` / ``--snippet-stride`` evaluate the same model with another snippet width and
+stride (paper Table 2: the filter acts at evaluation only, no re-training).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.engine.pipeline import EvalOutputs, evaluate_fold
 
-PARAMS = ("base", "data", "evaluate")
+PARAMS = ("base.device", "data", "evaluate")
 
 
 def build_parser():
@@ -19,18 +24,31 @@ def build_parser():
     parser.add_argument("--fold", required=True, help="fold name in the shard index")
     parser.add_argument("--split", default="test", choices=("test", "val"), help="split")
     add_input(parser, "--model", help="model file written by the train stage")
-    add_output(parser, "--metrics", help="flat metrics JSON")
-    add_output(parser, "--confusion", help="confusion records without the filter (dvc plots)")
-    add_output(parser, "--confusion-sf", help="confusion records with the filter (dvc plots)")
-    add_output(parser, "--confusion-png", help="confusion matrices PNG")
-    add_output(parser, "--predictions", help="per-clip predictions CSV")
-    add_output(parser, "--features", help="features npz (t-SNE)")
+    add_input(parser, "--training", required=False, help="training summary to carry along")
+    parser.add_argument("--snippet-len", type=int, help="evaluate with this L (Table 2)")
+    parser.add_argument("--snippet-stride", type=int, help="evaluate with this S (Table 2)")
+    add_output(parser, "--details", help="everything measured, flat JSON")
+    add_output(parser, "--metrics", required=False, help="UAR/WAR with and without the filter")
+    add_output(parser, "--confusion", required=False, help="dir of confusion records (dvc plots)")
+    add_output(parser, "--per-class", required=False, help="dir of per-class accuracy (plots)")
+    add_output(parser, "--confusion-png", required=False, help="confusion matrices PNG")
+    add_output(parser, "--predictions", required=False, help="per-clip predictions CSV")
+    add_output(parser, "--features", required=False, help="features npz (t-SNE)")
     return parser
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     p = load(args, PARAMS)
+    decision = {
+        k: v
+        for k, v in (("snippet_len", args.snippet_len), ("snippet_stride", args.snippet_stride))
+        if v is not None
+    }
     m = evaluate_fold(
         args.shards,
         args.fold,
@@ -39,14 +57,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         data=p["data"],
         evaluate=p["evaluate"],
         outputs=EvalOutputs(
-            metrics=Path(args.metrics),
-            confusion=Path(args.confusion),
-            confusion_sf=Path(args.confusion_sf),
-            confusion_png=Path(args.confusion_png),
-            predictions=Path(args.predictions),
-            features=Path(args.features),
+            details=Path(args.details),
+            metrics=_path(args.metrics),
+            confusion=_path(args.confusion),
+            per_class=_path(args.per_class),
+            confusion_png=_path(args.confusion_png),
+            predictions=_path(args.predictions),
+            features=_path(args.features),
         ),
         split=args.split,
+        training=_path(args.training),
+        decision=decision or None,
     )
     print(
         f"fold {args.fold} {args.split}: WAR {100 * m['war']:.2f} / {100 * m['sf_war']:.2f} (SF)  "

@@ -14,7 +14,7 @@ from nrdfer.data.folds import make_folds, summarize_folds
 from nrdfer.data.manifest import read_manifest
 from nrdfer.io import write_json
 
-PARAMS = ("base", "folds")
+PARAMS = ("base.seed", "folds.scheme", "folds.k", "folds.val_fraction")
 
 
 def build_parser():

@@ -12,7 +12,7 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.data.manifest import describe_left_out, ingest, summarize, write_manifest
 
-PARAMS = ("ingest", "data")
+PARAMS = ("ingest", "data.U", "data.V")
 
 
 def build_parser():

@@ -10,20 +10,19 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.report.build import ReportInputs, write_report
 
-PARAMS = ("base", "data", "model", "report")
+PARAMS = ("base.seed", "data", "model", "report")
 
 
 def build_parser():
     parser = stage_parser(__doc__)
     add_input(parser, "--summary", help="5-fold summary of NR-DFERNet (aggregate stage)")
-    add_input(parser, "--fold-features", help="dir of per-fold features npz (evaluate)")
-    add_input(parser, "--components", help="dir of Table 1 metrics")
-    add_input(parser, "--component-features", help="dir of Table 1 models' features npz")
-    add_input(parser, "--snippets", help="dir of Table 2 metrics")
-    add_input(parser, "--layers", help="dir of Table 3 metrics")
-    add_input(parser, "--compare", help="dir of baseline metrics")
-    add_input(parser, "--compare-afew", help="dir of baseline AFEW metrics (Table 4)")
-    add_input(parser, "--oversample", help="dir of NR-DFERNet* metrics")
+    add_input(parser, "--fold-details", help="dir of the per-fold evaluations (evaluate)")
+    add_input(parser, "--components", help="dir of Table 1 runs")
+    add_input(parser, "--snippets", help="dir of Table 2 evaluations")
+    add_input(parser, "--layers", help="dir of Table 3 runs")
+    add_input(parser, "--compare", help="dir of baseline runs on DFEW")
+    add_input(parser, "--compare-afew", help="dir of baseline runs on AFEW (Table 4)")
+    add_input(parser, "--oversample", help="dir of NR-DFERNet* runs")
     add_input(parser, "--afew", required=False, help="AFEW val metrics of NR-DFERNet")
     add_input(parser, "--fig4-curves", help="dvclive plots dir of the Fig. 4 fold")
     add_input(parser, "--shards", help="DFEW shard dir (frames of Fig. 5)")
@@ -37,9 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = load(args, PARAMS)
     inputs = ReportInputs(
         summary=Path(args.summary),
-        fold_features=Path(args.fold_features),
+        fold_details=Path(args.fold_details),
         components=Path(args.components),
-        component_features=Path(args.component_features),
         snippets=Path(args.snippets),
         layers=Path(args.layers),
         compare=Path(args.compare),

@@ -12,7 +12,7 @@ from _common import add_output, load, run, stage_parser
 
 from nrdfer.data.synth import generate
 
-PARAMS = ("base", "synth")
+PARAMS = ("base.seed", "synth")
 
 
 def build_parser():

@@ -2,9 +2,10 @@
 
 Single process: ``python stages/train.py ...`` (what dvc.yaml runs). Several GPUs or nodes:
 ``torchrun --nproc_per_node=N stages/train.py ...`` with the same arguments (docs/engine.md).
-The training section is the last of ``PARAMS`` (``train`` for DFEW; ``train_afew.py`` passes
-its own list ending in ``train_afew``). ``detect_align`` (and ``enhance`` for AFEW) go into the
-model file so that ``nrdfer predict`` prepares a raw video like the training data.
+``--train-section`` names the params section with the training settings (``train``, or
+``train_afew``: AFEW fine-tuning, an overlay of ``train``). ``detect_align`` (and with
+``--enhanced`` the ``enhance`` section) go into the model file so that ``nrdfer predict``
+prepares a raw video like the training data.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.engine.pipeline import TrainOutputs, live_dir_from_outputs, train_fold
 
-PARAMS = ("base", "data", "detect_align", "model", "train")
+BUILDS_MODEL = True
+"""Of the ``model`` section this stage reads only the keys of the model it builds
+(``nrdfer.models.registry.model_keys``): a baseline reads a few, NR-DFERNet all but one."""
 
 
 def build_parser():
     parser = stage_parser(__doc__)
     add_input(parser, "--shards", help="shard directory (with index.json)")
     parser.add_argument("--fold", required=True, help="fold name in the shard index")
+    parser.add_argument("--train-section", default="train", help="params section to train with")
+    parser.add_argument(
+        "--enhanced", action="store_true", help="the data went through the enhance stage"
+    )
     add_input(parser, "--init", required=False, help="model file to fine-tune from")
     add_output(parser, "--checkpoint", help="resumable training checkpoint (persist: true)")
     add_output(parser, "--model", help="selected model file")
@@ -32,19 +39,22 @@ def build_parser():
     return parser
 
 
-def main(argv: Sequence[str] | None = None, params: Sequence[str] = PARAMS) -> None:
-    """Train; ``params`` are the sections to load, the training section last (train_afew.py
-    passes its own, with ``enhance``: the face settings go into the model file for predict)."""
+def params(args) -> list[str]:
+    """The params sections this run reads (dvc.yaml declares the same)."""
+    face = ["detect_align", "enhance"] if args.enhanced else ["detect_align"]
+    return ["base", "data", *face, "model", args.train_section]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    section = params[-1]
-    p = load(args, params)
+    p = load(args, params(args))
     train_fold(
         args.shards,
         args.fold,
         base=p["base"],
         data=p["data"],
         model_params=p["model"],
-        train=p[section],
+        train=p[args.train_section],
         outputs=TrainOutputs(
             checkpoint=Path(args.checkpoint),
             model=Path(args.model),

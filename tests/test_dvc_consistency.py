@@ -1,15 +1,24 @@
-"""dvc.yaml <-> stage scripts <-> params.yaml.
+"""dvc.yaml <-> stage scripts <-> params.yaml <-> the code each stage imports.
 
 For every stage DVC resolves (foreach/matrix expanded by DVC itself):
-- the params sections it declares are exactly the sections its script loads (``PARAMS``);
+- the params it declares are, key by key, exactly what its script reads: the script's
+  ``PARAMS`` (or ``params(args)``), less the keys its ``cmd`` fixes with ``--set`` and the
+  training keys the script fixes itself (``FIXED``), with an overlay section (``train_afew``)
+  standing for its own keys plus the keys of the section under it that it does not replace,
+  and, for a script that builds a model, only the ``model`` keys that model reads;
 - every path argument the script writes is declared in outs/metrics/plots, every declared
   output is written through an argument, and every path it reads is a declared dependency;
-- no stage script spells a data path itself.
+- every module its script imports, transitively inside ``nrdfer/`` and ``stages/`` (found in
+  the source, nothing executed), is covered by one of its ``deps``;
+- no stage script spells a data path itself;
+and every key of params.yaml is read by some stage, so `dvc exp run -S key=value` never does
+nothing.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 import re
 import shlex
@@ -19,10 +28,12 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from nrdfer.params import SECTIONS
+from nrdfer.models.registry import available_models, model_keys
+from nrdfer.params import OVERLAYS, SECTIONS
 from tests.conftest import ROOT
 
 STAGES_DIR = ROOT / "stages"
+RAW_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def load_stage_module(script: str):
@@ -46,7 +57,7 @@ def resolved_stages(project_copy):
             params = set()
             for dep in stage.deps:
                 if dep.__class__.__name__ == "ParamsDependency":
-                    params.update(p.split(".")[0] for p in dep.params)
+                    params.update(dep.params)
             deps = [
                 PurePosixPath(d.def_path)
                 for d in stage.deps
@@ -61,12 +72,91 @@ def covered(path: PurePosixPath, declared: list[PurePosixPath]) -> bool:
     return any(path == d or d in path.parents for d in declared)
 
 
-def interpolated_sections(stage_name: str) -> set[str]:
-    """Params sections a stage's definition uses through ``${section.key}`` (values passed on
-    the command line or used as paths): DVC tracks them, the script doesn't load them."""
+def expand(entries, overlays: bool = False, raw=RAW_PARAMS) -> set[str]:
+    """``"model"`` -> every ``model.KEY`` of params.yaml (``"base.seed"`` stays); with
+    ``overlays``, an overlay section (what a script loads) also stands for the keys of the
+    section under it that it does not replace."""
+    keys = set()
+    for entry in entries:
+        if "." in entry:
+            keys.add(entry)
+            continue
+        keys |= {f"{entry}.{k}" for k in raw[entry]}
+        if overlays and entry in OVERLAYS:
+            under = OVERLAYS[entry]
+            keys |= {f"{under}.{k}" for k in raw[under] if k not in raw[entry]}
+    return keys
+
+
+def interpolated(stage_name: str) -> set[str]:
+    """Keys a stage's definition uses through ``${section.key}``: DVC tracks them itself."""
     base = stage_name.rsplit(":", 1)[-1].split("@")[0]
     raw = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][base]
-    return set(re.findall(r"\$\{(\w+)\.", str(raw))) - {"item"}
+    return {k for k in re.findall(r"\$\{(\w+\.\w+)\}", str(raw)) if not k.startswith("item.")}
+
+
+def expected_params(module, args) -> set[str]:
+    """What a stage script reads of params.yaml for these arguments (see the module doc)."""
+    entries = module.params(args) if hasattr(module, "params") else module.PARAMS
+    keys = expand(entries, overlays=True)
+    fixed = {o.split("=", 1)[0] for o in args.overrides}
+    section = getattr(args, "train_section", None)
+    for key in getattr(module, "FIXED", {}):
+        fixed |= {f"{section}.{key}", f"{OVERLAYS.get(section, section)}.{key}"}
+    keys -= fixed
+    if getattr(module, "BUILDS_MODEL", False):
+        sets = dict(o.split("=", 1) for o in args.overrides)
+        name = sets.get("model.name", RAW_PARAMS["model"]["name"])
+        reads = model_keys(name)
+        keys = {k for k in keys if not k.startswith("model.") or k[6:] in reads}
+    return keys
+
+
+def import_closure(script: Path) -> set[Path]:
+    """Files of ``nrdfer/`` and ``stages/`` that ``script`` imports, transitively: import
+    statements at any depth plus string constants naming an ``nrdfer`` module (imported by
+    name, as the model registry does)."""
+
+    def module_file(name: str) -> Path | None:
+        base = ROOT.joinpath(*name.split("."))
+        if (base / "__init__.py").is_file():
+            return base / "__init__.py"
+        return base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
+
+    def names(path: Path) -> set[str]:
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        package = package.rsplit(".", 1)[0] if path.name != "__init__.py" else package[:-9]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                parts = package.split(".")
+                if node.level:
+                    parts = parts[: len(parts) - node.level + 1]
+                module = ".".join(parts + [node.module]) if node.level else node.module
+                found |= {module} | {f"{module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Constant) and re.fullmatch(
+                r"nrdfer(\.\w+)+", str(node.value)
+            ):
+                found.add(node.value)
+        return found
+
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in names(path):
+            parts = name.split(".")
+            if parts[0] != "nrdfer":
+                local = STAGES_DIR / f"{parts[0]}.py"
+                todo += [local] if local.is_file() else []
+                continue
+            todo += [f for i in range(1, len(parts) + 1) if (f := module_file(".".join(parts[:i])))]
+    return seen
 
 
 def test_stages_match_scripts(project_copy):
@@ -78,18 +168,28 @@ def test_stages_match_scripts(project_copy):
             f"{name}: cmd must be 'python stages/<script>.py ...', got {cmd!r}"
         )
         module = load_stage_module(argv[1])
-        params = params - (interpolated_sections(name) - set(module.PARAMS))
-        assert set(module.PARAMS) == params, (
-            f"{name}: dvc.yaml declares params {sorted(params)} but {argv[1]} loads "
-            f"{sorted(module.PARAMS)}"
-        )
-        assert set(module.PARAMS) <= set(SECTIONS)
         parser = module.build_parser()
         args = parser.parse_args(argv[2:])
-        for override in args.overrides:
-            assert override.split(".")[0] in module.PARAMS, (
-                f"{name}: --set {override} changes a section the stage does not declare"
+        declared = expand(params)
+        expected = expected_params(module, args)
+        sets = dict(o.split("=", 1) for o in args.overrides)
+        if "model.name" in sets:
+            # a matrix over baselines: one declaration covers every model of it, so at least
+            # what this one reads and at most what some baseline reads
+            default = RAW_PARAMS["model"]["name"]
+            baselines = {f"model.{k}" for m in available_models() if m != default
+                         for k in model_keys(m) - {"name"}}  # fmt: skip
+            mine = {k for k in declared if k.startswith("model.")}
+            assert {k for k in expected if k.startswith("model.")} <= mine <= baselines, (
+                f"{name}: declares model keys {sorted(mine)}; needs what {sets['model.name']} "
+                f"reads, and nothing no baseline reads"
             )
+            declared -= mine
+            expected = {k for k in expected if not k.startswith("model.")}
+        assert declared == expected, (
+            f"{name}: dvc.yaml declares params it does not read: {sorted(declared - expected)}; "
+            f"it reads params dvc.yaml does not declare: {sorted(expected - declared)}"
+        )
         roles = parser._nrdfer_roles
         written = []
         for dest, role in roles.items():
@@ -103,14 +203,53 @@ def test_stages_match_scripts(project_copy):
                     written.append(path)
                     assert covered(path, outs), f"{name}: writes {path} not declared in outs"
                 else:
-                    assert covered(path, deps + outs) or covered(path, deps), (
-                        f"{name}: reads {path} not declared in deps"
-                    )
+                    assert covered(path, deps), f"{name}: reads {path} not declared in deps"
         for o in outs:
-            assert any(o == w or w in o.parents for w in written), (
+            assert any(o == w or w in o.parents or o in w.parents for w in written), (
                 f"{name}: declared output {o} is not written through any output argument"
             )
-        assert PurePosixPath(argv[1]) in deps, f"{name}: its script {argv[1]} must be a dep"
+        for path in sorted(import_closure(ROOT / argv[1])):
+            rel = PurePosixPath(path.relative_to(ROOT).as_posix())
+            assert covered(rel, deps), (
+                f"{name}: imports {rel} but no dep covers it; add it (or a folder above it) to "
+                "the stage's deps in dvc.yaml"
+            )
+
+
+def test_every_param_is_read_by_a_stage(project_copy):
+    read: set[str] = set()
+    for name, _, params, _, _ in resolved_stages(project_copy):
+        read |= expand(params) | interpolated(name)
+    unread = sorted(expand(RAW_PARAMS) - read)
+    assert not unread, f"params no stage reads (dvc exp run -S would change nothing): {unread}"
+
+
+def test_closure_sees_lazy_and_named_imports():
+    """The import scanner follows imports inside functions and modules named in strings."""
+    closure = {p.relative_to(ROOT).as_posix() for p in import_closure(STAGES_DIR / "report.py")}
+    assert "nrdfer/data/shards.py" in closure  # imported inside a function of report/build.py
+    assert "nrdfer/models/baselines/c3d.py" in closure  # registry imports baselines by name
+    assert "stages/_common.py" in closure
+
+
+def test_model_keys_are_what_builders_read():
+    """``register(reads=...)`` is what a build reads of the params: recorded on a real build."""
+    from nrdfer.models import build_model
+    from nrdfer.params import load_section
+
+    class Recorder:
+        def __init__(self, params):
+            self._params, self.seen = params, set()
+
+        def __getattr__(self, key):
+            self.seen.add(key)
+            return getattr(self._params, key)
+
+    model = load_section(ROOT / "params.yaml", "model")
+    for name in available_models():
+        recorder = Recorder(dataclasses.replace(model, name=name))
+        build_model(recorder)
+        assert recorder.seen == model_keys(name), name
 
 
 PATHLIKE_SUFFIXES = (".json", ".csv", ".parquet", ".tar", ".pt", ".pth", ".png", ".md", ".onnx")
@@ -151,3 +290,4 @@ def test_stage_scripts_are_thin():
 def test_dvc_yaml_parses(project_copy):
     resolved_stages(project_copy)  # raises on a malformed dvc.yaml
     assert Path(project_copy, "dvc.yaml").is_file()
+    assert set(SECTIONS) >= set(RAW_PARAMS)

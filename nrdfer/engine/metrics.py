@@ -19,6 +19,14 @@ import numpy as np
 
 from nrdfer.io import write_metrics
 
+HEADLINE = ("uar", "war", "sf_uar", "sf_war")
+"""What a metrics file for ``dvc metrics show`` holds: UAR and WAR without and with the
+snippet-based filter. Per-class accuracies, counts, settings and the labelled best-on-test
+numbers go to the evaluation's details file."""
+
+EVALUATION = "evaluation.json"
+"""File name of an evaluation's details inside a fold or run folder."""
+
 
 def _as_labels(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values)

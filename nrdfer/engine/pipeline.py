@@ -25,6 +25,7 @@ from nrdfer.engine.checkpoint import (
 )
 from nrdfer.engine.device import resolve_device, resolve_precision
 from nrdfer.engine.evaluate import (
+    SF_PREFIX,
     compute_metrics,
     plot_confusion_png,
     predict,
@@ -32,11 +33,13 @@ from nrdfer.engine.evaluate import (
     write_confusion_json,
     write_predictions_csv,
 )
-from nrdfer.engine.metrics import write_fold_metrics
+from nrdfer.engine.metrics import EVALUATION, HEADLINE, write_fold_metrics
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
+from nrdfer.io import read_json, write_plot_rows
 from nrdfer.labels import CLASSES
 from nrdfer.models import build_model
+from nrdfer.models.registry import model_keys
 from nrdfer.params import (
     BaseParams,
     DataParams,
@@ -149,10 +152,14 @@ def train_fold(
         }
         if init is not None:
             state = load_model_file(init)
-            if state["model_params"] != to_dict(model_params):
+            keys = sorted(model_keys(model_params.name))  # what defines the architecture
+            ours = to_dict(model_params)
+            differ = [k for k in keys if state["model_params"].get(k) != ours[k]]
+            if differ:
                 raise UserError(
-                    f"{init}: built with other model params than params.yaml's model section; "
-                    "fine-tuning needs the same architecture"
+                    f"{init}: built with other model params than params.yaml's model section "
+                    f"(model.{differ[0]}: {state['model_params'].get(differ[0])!r} there, "
+                    f"{ours[differ[0]]!r} here); fine-tuning needs the same architecture"
                 )
             model.load_state_dict(state["model_state"])
             identity["init"] = file_digest(init)
@@ -231,14 +238,46 @@ def train_fold(
 
 @dataclass(frozen=True)
 class EvalOutputs:
-    """Where the evaluate stage writes (all from dvc.yaml)."""
+    """Where an evaluation writes (all from dvc.yaml)."""
 
-    metrics: Path  # flat metrics JSON, with and without the snippet-based filter
-    confusion: Path | None = None  # dvc plots confusion records, without the filter
-    confusion_sf: Path | None = None  # dvc plots confusion records, with the filter
+    details: Path  # everything measured: counts, per class, filter, settings, training (JSON)
+    metrics: Path | None = None  # the headline (metrics.HEADLINE) for `dvc metrics show`
+    confusion: Path | None = None  # dir: confusion records without / with the filter (dvc plots)
+    per_class: Path | None = None  # dir: per-class accuracy without / with the filter (dvc plots)
     confusion_png: Path | None = None  # both row-normalised matrices as a PNG
     predictions: Path | None = None  # per-clip CSV
     features: Path | None = None  # npz: keys, labels, predictions (+ features, attention)
+
+
+PLOT_FILES = {"without_sf": "", "with_sf": SF_PREFIX}
+"""File stem in a plots dir -> metrics prefix of the predictions it shows."""
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One grid run (train, then a single evaluation) in one folder, as the grid stages of
+    dvc.yaml declare it: resumable checkpoint, model file, training summary, evaluation
+    details and features."""
+
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.pt"
+
+    def train_outputs(self) -> TrainOutputs:
+        return TrainOutputs(
+            checkpoint=self.root / "last.pt",
+            model=self.model,
+            live_dir=None,
+            summary=self.root / "training.json",
+        )
+
+    def eval_outputs(self) -> EvalOutputs:
+        return EvalOutputs(
+            details=self.root / EVALUATION,
+            features=self.root / "features.npz",
+        )
 
 
 def evaluate_fold(
@@ -253,12 +292,15 @@ def evaluate_fold(
     split: str = "test",
     progress: bool = True,
     decision: Mapping[str, Any] | None = None,
+    training: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model file on a fold's ``test`` (or ``val``) split and write every output.
 
     ``decision`` overrides settings of the snippet-based filter (keys of
     :data:`DECISION_KEYS`), which act at evaluation only and change no weight: Table 2's
     L x S grid evaluates one trained model with several snippet widths and strides.
+    ``training``: the training summary of the model, whose selection and labelled best-on-test
+    numbers the details file carries along (so the 5-fold summary reads one file per fold).
     """
     state = load_model_file(model_file)
     model_params = from_dict(ModelParams, state["model_params"], source=str(model_file))
@@ -281,11 +323,29 @@ def evaluate_fold(
     metrics = compute_metrics(pred, classes)
     model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
     metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
-    write_fold_metrics(outputs.metrics, metrics)
-    if outputs.confusion is not None:
-        write_confusion_json(outputs.confusion, pred.labels, pred.pred_seq, classes)
-    if outputs.confusion_sf is not None:
-        write_confusion_json(outputs.confusion_sf, pred.labels, pred.pred, classes)
+    if training is not None:
+        carried = read_json(training)
+        if not isinstance(carried, dict):
+            raise UserError(f"{training}: expected the flat JSON summary the train stage writes")
+        metrics.update({k: v for k, v in carried.items() if k not in metrics})
+    write_fold_metrics(outputs.details, metrics)
+    if outputs.metrics is not None:
+        write_fold_metrics(outputs.metrics, {k: metrics[k] for k in HEADLINE})
+    for stem, prefix in PLOT_FILES.items():
+        predicted = pred.pred if prefix else pred.pred_seq
+        if outputs.confusion is not None:
+            write_confusion_json(
+                outputs.confusion / f"{stem}.json", pred.labels, predicted, classes
+            )
+        if outputs.per_class is not None:
+            write_plot_rows(
+                outputs.per_class / f"{stem}.json",
+                [
+                    {"class": c, "accuracy": metrics[f"{prefix}acc_{c}"]}
+                    for c in classes
+                    if metrics[f"{prefix}acc_{c}"] is not None
+                ],
+            )
     if outputs.confusion_png is not None:
         plot_confusion_png(outputs.confusion_png, pred, classes)
     if outputs.predictions is not None:

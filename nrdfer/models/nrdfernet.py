@@ -197,7 +197,15 @@ class NRDFERNet(nn.Module):
         )
 
 
-@register("nrdfernet")
+@register(
+    "nrdfernet",
+    reads=(
+        "num_classes", "frames", "image_size", "widths", "dynamic_blocks", "M", "N",
+        "spatial_heads", "spatial_head_dim", "spatial_mlp_dim", "temporal_heads",
+        "temporal_head_dim", "temporal_mlp_dim", "dropout", "embed_init_std", "dsf", "dct", "sf",
+        "snippet_len", "snippet_stride", "mu1", "mu2", "neutral_index",
+    ),
+)  # fmt: skip
 def build_nrdfernet(p: ModelParams) -> NRDFERNet:
     """NR-DFERNet from the ``model`` params section."""
     return NRDFERNet(

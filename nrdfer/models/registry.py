@@ -1,6 +1,9 @@
 """Model registry: ``build_model(params)`` dispatches on ``params.name``.
 
-A model module registers a builder ``(ModelParams) -> nn.Module`` with :func:`register`. The
+A model module registers a builder ``(ModelParams) -> nn.Module`` with :func:`register`, naming
+the keys of the ``model`` section the builder reads (:func:`model_keys`): a baseline reads a
+handful, so dvc.yaml's baseline stages declare only those and NR-DFERNet's settings never
+re-run them, and fine-tuning compares only those keys with the initial model file. The
 built-in modules (NR-DFERNet and, when present, the baselines package) are imported on the
 first lookup, so ``import nrdfer.models.registry`` stays cheap and free of import cycles.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from torch import nn
@@ -19,11 +22,19 @@ from nrdfer.errors import UserError
 if TYPE_CHECKING:
     from nrdfer.params import ModelParams
 
-__all__ = ["Builder", "UnknownModelError", "available_models", "build_model", "register"]
+__all__ = [
+    "Builder",
+    "UnknownModelError",
+    "available_models",
+    "build_model",
+    "model_keys",
+    "register",
+]
 
 Builder = Callable[["ModelParams"], nn.Module]
 
 _BUILDERS: dict[str, Builder] = {}
+_READS: dict[str, frozenset[str]] = {}
 _BUILTIN_MODULES = ("nrdfer.models.nrdfernet", "nrdfer.models.baselines")
 _loaded = False
 
@@ -35,13 +46,15 @@ class UnknownModelError(UserError, KeyError):
         return str(self.args[0])
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder`` under ``name`` (``model.name`` in params.yaml)."""
+def register(name: str, reads: Iterable[str]) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``name`` (``model.name`` in params.yaml);
+    ``reads``: the ``model`` keys the builder uses (a test checks it against a build)."""
 
     def deco(builder: Builder) -> Builder:
         if name in _BUILDERS and _BUILDERS[name] is not builder:
             raise ValueError(f"model name '{name}' is registered twice")
         _BUILDERS[name] = builder
+        _READS[name] = frozenset(reads)
         return builder
 
     return deco
@@ -61,6 +74,16 @@ def available_models() -> list[str]:
     """Registered model names, sorted."""
     _load_builtins()
     return sorted(_BUILDERS)
+
+
+def model_keys(name: str) -> frozenset[str]:
+    """The ``model`` params keys that define model ``name`` (``name`` included)."""
+    _load_builtins()
+    if name not in _READS:
+        raise UnknownModelError(
+            f"unknown model '{name}' (model.name); known: {', '.join(sorted(_BUILDERS))}"
+        )
+    return _READS[name] | {"name"}
 
 
 def build_model(params: ModelParams) -> nn.Module:

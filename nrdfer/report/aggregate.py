@@ -1,7 +1,7 @@
-"""Fold metrics -> mean and standard deviation (the 5-fold DFEW figures of the paper).
+"""Fold evaluations -> mean and standard deviation (the 5-fold DFEW figures of the paper).
 
-Every metrics file the evaluate/ablate stages write is flat and carries the settings it was run
-with (``model_*`` keys, ``fold``), so results are grouped by content, never by file name.
+Every evaluation file the evaluate/ablate stages write is flat and carries the settings it was
+run with (``model_*`` keys, ``fold``), so results are grouped by content, never by file name.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nrdfer.engine.metrics import EVALUATION, HEADLINE
 from nrdfer.errors import UserError
 from nrdfer.io import read_json
 
@@ -32,12 +33,28 @@ def read_metrics(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     return rows
 
 
-def metrics_in(directory: str | Path) -> list[dict[str, Any]]:
-    """Every ``*.json`` metrics file under ``directory`` (sorted; empty if it doesn't exist)."""
+def metrics_in(directory: str | Path, name: str = "*.json") -> list[dict[str, Any]]:
+    """Every metrics file called ``name`` (a glob) under ``directory``, sorted; empty if the
+    directory does not exist."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    return read_metrics(sorted(directory.rglob("*.json")))
+    return read_metrics(sorted(directory.rglob(name)))
+
+
+def main_fold_details(directory: str | Path, folds: Sequence[int]) -> list[dict[str, Any]]:
+    """The evaluation of each fold of ``folds`` found under ``directory`` (by the ``fold`` each
+    file records); a fold missing or evaluated twice is an error."""
+    wanted = [str(f) for f in folds]
+    rows = [r for r in metrics_in(directory, EVALUATION) if str(r.get("fold")) in wanted]
+    found = sorted(str(r.get("fold")) for r in rows)
+    missing = [f for f in wanted if f not in found]
+    if missing or len(found) != len(set(found)):
+        raise UserError(
+            f"{directory}: expected one {EVALUATION} for each fold of folds.main {wanted}, "
+            f"found folds {found}; re-run the evaluate stages (dvc repro)"
+        )
+    return rows
 
 
 def _numeric(value: Any) -> bool:
@@ -66,24 +83,23 @@ def mean_std(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def summarise_folds(
-    fold_metrics: Sequence[Mapping[str, Any]], summaries: Sequence[Mapping[str, Any]] = ()
-) -> dict[str, Any]:
-    """The 5-fold summary: fold metrics and (labelled) best-on-test numbers from training."""
-    folds = sorted(str(r.get("fold")) for r in fold_metrics)
+def summarise_folds(fold_details: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The 5-fold summary of fold evaluations (which carry the training's labelled best-on-test
+    numbers): mean and std of every averaged key, the fold list and the best-on-test note."""
+    folds = sorted(str(r.get("fold")) for r in fold_details)
     if len(set(folds)) != len(folds):
-        raise UserError(f"fold metrics repeat a fold: {folds}")
-    merged = []
-    by_fold = {str(s.get("fold")): s for s in summaries}
-    for row in fold_metrics:
-        extra = by_fold.get(str(row.get("fold")), {})
-        merged.append({**row, **{k: v for k, v in extra.items() if k.startswith("best_on_test")}})
-    out = mean_std(merged)
+        raise UserError(f"fold evaluations repeat a fold: {folds}")
+    out = mean_std(fold_details)
     out["fold_list"] = ",".join(folds)
-    note = next((s.get("best_on_test_note") for s in summaries if "best_on_test_note" in s), None)
+    note = next((r["best_on_test_note"] for r in fold_details if "best_on_test_note" in r), None)
     if note:
         out["best_on_test_note"] = note
     return out
+
+
+def headline_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The 5-fold metrics file: :data:`HEADLINE` keys, each followed by its std."""
+    return {k: summary[k] for key in HEADLINE for k in (key, f"{key}_std")}
 
 
 def group(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
 from nrdfer.labels import CLASSES
 from nrdfer.params import BaseParams, DataParams, ModelParams, ReportParams
@@ -43,14 +44,13 @@ class ReportInputs:
     """What the report reads (all paths from dvc.yaml)."""
 
     summary: Path  # 5-fold summary of the main model (aggregate stage)
-    fold_features: Path  # dir of the main model's per-fold features npz (confusion matrices)
-    components: Path  # dir of Table 1 metrics (DSF x DCT x folds)
-    component_features: Path  # dir of Table 1 features npz (Fig. 5, Fig. 6)
-    snippets: Path  # dir of Table 2 metrics (L x S x folds)
-    layers: Path  # dir of Table 3 metrics (M x N x folds)
-    compare: Path  # dir of baseline metrics on DFEW (Table 5)
-    compare_afew: Path  # dir of baseline metrics on AFEW val (Table 4)
-    oversample: Path  # dir of NR-DFERNet* metrics (Table 5)
+    fold_details: Path  # dir of the main model's per-fold evaluations (features: confusion)
+    components: Path  # dir of Table 1 runs (DSF x DCT x folds; features: Fig. 5, Fig. 6)
+    snippets: Path  # dir of Table 2 evaluations (L x S x folds)
+    layers: Path  # dir of Table 3 runs (M x N x folds)
+    compare: Path  # dir of baseline runs on DFEW (Table 5)
+    compare_afew: Path  # dir of baseline runs on AFEW val (Table 4)
+    oversample: Path  # dir of NR-DFERNet* runs (Table 5)
     afew: Path | None  # AFEW val metrics of NR-DFERNet (Table 4), or None
     fig4_curves: Path  # dvclive plots dir of the Fig. 4 fold
     shards: Path  # DFEW shard dir (frames for Fig. 5)
@@ -111,12 +111,12 @@ def write_report(
     Returns the files written.
     """
     summary = read_metrics([inputs.summary])[0]
-    components = metrics_in(inputs.components)
+    components = metrics_in(inputs.components, EVALUATION)
     snippets = metrics_in(inputs.snippets)
-    layers = metrics_in(inputs.layers)
-    compare = metrics_in(inputs.compare)
-    compare_afew = metrics_in(inputs.compare_afew)
-    oversample = metrics_in(inputs.oversample)
+    layers = metrics_in(inputs.layers, EVALUATION)
+    compare = metrics_in(inputs.compare, EVALUATION)
+    compare_afew = metrics_in(inputs.compare_afew, EVALUATION)
+    oversample = metrics_in(inputs.oversample, EVALUATION)
     afew = read_metrics([inputs.afew])[0] if inputs.afew is not None else None
 
     # Tables ------------------------------------------------------------------------------
@@ -152,9 +152,12 @@ def write_report(
     figures.fig4(inputs.fig4_curves, figures_dir / "fig4_sf_gain.png", report.fig4_fold)
     written.append(figures_dir / "fig4_sf_gain.png")
 
-    fold_feats = load_features(inputs.fold_features)
+    main_folds = str(summary["fold_list"]).split(",")  # the folds the summary averages
+    fold_feats = [
+        f for f in load_features(inputs.fold_details) if str(f["meta"].get("fold")) in main_folds
+    ]
     if not fold_feats:
-        raise UserError(f"{inputs.fold_features}: no features npz; re-run the evaluate stages")
+        raise UserError(f"{inputs.fold_details}: no features npz; re-run the evaluate stages")
     labels = np.concatenate([f["labels"] for f in fold_feats])
     figures.confusion(
         labels,
@@ -168,7 +171,7 @@ def write_report(
     )
     written.append(figures_dir / "confusion_dfew.png")
 
-    comp_feats = load_features(inputs.component_features)
+    comp_feats = load_features(inputs.components)
     with_dct = _pick_component(comp_feats, dsf=True, dct=True)
     without_dct = _pick_component(comp_feats, dsf=True, dct=False)
     if with_dct and without_dct and "attention" in with_dct[0] and "attention" in without_dct[0]:

@@ -69,40 +69,46 @@ def test_train_then_evaluate_stage(project, capsys):
 
     evaluate = load_stage_module("stages/evaluate.py")
     ev = out / "eval"
-    evaluate.main(
-        [
-            "--params", str(project / "params.yaml"), "--shards", str(project / "shards"),
-            "--fold", "1", "--model", str(out / "fold1/model.pt"),
-            "--metrics", str(ev / "fold1.json"), "--confusion", str(ev / "confusion.json"),
-            "--confusion-sf", str(ev / "confusion_sf.json"),
-            "--confusion-png", str(ev / "confusion.png"),
-            "--predictions", str(ev / "predictions.csv"), "--features", str(ev / "features.npz"),
-        ]
-    )  # fmt: skip
+
+    def run_evaluate(details, metrics, plots):
+        evaluate.main(
+            [
+                "--params", str(project / "params.yaml"), "--shards", str(project / "shards"),
+                "--fold", "1", "--model", str(out / "fold1/model.pt"),
+                "--training", str(out / "fold1/summary.json"), "--details", str(details),
+                "--metrics", str(metrics), "--confusion", str(plots / "confusion"),
+                "--per-class", str(plots / "per_class"),
+                "--confusion-png", str(plots / "confusion.png"),
+                "--predictions", str(plots / "predictions.csv"),
+                "--features", str(plots / "features.npz"),
+            ]
+        )  # fmt: skip
+
+    run_evaluate(ev / "evaluation.json", ev / "fold1.json", ev)
     metrics = json.loads((ev / "fold1.json").read_text())
+    assert list(metrics) == ["uar", "war", "sf_uar", "sf_war"]  # the headline only
+    details = json.loads((ev / "evaluation.json").read_text())
     n_test = 15
-    assert metrics["clips"] == n_test
-    assert all(k in metrics for k in ("war", "uar", "sf_war", "sf_uar", "acc_Happy", "sf_acc_Fear"))
+    assert details["clips"] == n_test and details["selection"] == "val"
+    assert all(k in details for k in ("war", "uar", "sf_war", "sf_uar", "acc_Happy", "sf_acc_Fear"))
+    assert details["best_on_test_note"] == summary["best_on_test_note"]  # carried from training
+    assert {k: details[k] for k in metrics} == metrics
     rows = list(csv.DictReader((ev / "predictions.csv").open()))
     assert len(rows) == n_test and [r["key"] for r in rows] == sorted(r["key"] for r in rows)
     correct = sum(r["label"] == r["pred"] for r in rows)
     assert metrics["war"] == pytest.approx(correct / n_test, abs=1e-6)
-    conf = json.loads((ev / "confusion_sf.json").read_text())
+    conf = json.loads((ev / "confusion/with_sf.json").read_text())
     assert len(conf) == n_test and set(conf[0]) == {"actual", "predicted"}
+    per_class = json.loads((ev / "per_class/without_sf.json").read_text())
+    assert {r["class"]: r["accuracy"] for r in per_class} == {
+        c: details[f"acc_{c}"] for c in CLASSES if details[f"acc_{c}"] is not None
+    }
     assert (ev / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     feats = np.load(ev / "features.npz")
     assert feats["features"].shape[0] == n_test and len(feats["keys"]) == n_test
-    first = (ev / "fold1.json").read_bytes()
-    evaluate.main(
-        [
-            "--params", str(project / "params.yaml"), "--shards", str(project / "shards"),
-            "--fold", "1", "--model", str(out / "fold1/model.pt"),
-            "--metrics", str(ev / "fold1.json"), "--confusion", str(ev / "c.json"),
-            "--confusion-sf", str(ev / "c2.json"), "--confusion-png", str(ev / "c.png"),
-            "--predictions", str(ev / "p.csv"), "--features", str(ev / "f.npz"),
-        ]
-    )  # fmt: skip
-    assert (ev / "fold1.json").read_bytes() == first  # deterministic metrics file
+    first = (ev / "evaluation.json").read_bytes()
+    run_evaluate(ev / "evaluation.json", ev / "again.json", out / "eval2")
+    assert (ev / "evaluation.json").read_bytes() == first  # deterministic details file
 
 
 @pytest.mark.slow

@@ -270,4 +270,4 @@ def test_registry(tiny):
     with pytest.raises(UnknownModelError, match="unknown model 'nope'.*nrdfernet"):
         build_model(tiny(name="nope"))
     with pytest.raises(ValueError, match="registered twice"):
-        register("nrdfernet")(lambda params: None)
+        register("nrdfernet", reads=())(lambda params: None)

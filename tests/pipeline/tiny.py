@@ -95,3 +95,8 @@ def run(cmd: list[str], cwd: Path, timeout: float = 900) -> subprocess.Completed
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+EXP_SHOW_FLAGS = ["--only-changed", "--drop", ".*/fold|.*_std$|metrics/afew|[^:]*/[^:]*$"]
+"""The README's `dvc exp show` call: the changed params and the headline metrics, without the
+per-fold columns (tests/pipeline/test_pipeline_e2e.py checks it fits 160 columns)."""

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 def test_same_seed_same_metrics_and_files(tiny_run, tmp_path):
     again = build_tiny_run(tmp_path / "repo", tiny_run.env)
-    first = json.loads((tiny_run.repo / "metrics/dfew/fold1.json").read_text())
-    second = json.loads((again.repo / "metrics/dfew/fold1.json").read_text())
+    first = json.loads((tiny_run.repo / "reports/dfew/fold1/evaluation.json").read_text())
+    second = json.loads((again.repo / "reports/dfew/fold1/evaluation.json").read_text())
     assert first["clips"] > 0 and "war" in first and "sf_uar" in first
     assert second == first
     for name in ("summary.json", "live/metrics.json"):

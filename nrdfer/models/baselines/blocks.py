@@ -32,7 +32,11 @@ __all__ = [
     "scale_width",
     "to_volume",
     "width_scale",
+    "READS",
 ]
+
+READS = ("num_classes", "frames", "image_size", "widths", "dropout")
+"""The ``model`` keys every baseline reads (a few read one more: see their ``register``)."""
 
 PAPER_WIDTH = 64
 """``model.widths[0]`` at the paper's sizes: the baselines are built at full width for it."""

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from nrdfer.models.baselines.blocks import (
+    READS,
     check_clip,
     clip_output,
     init_cnn,
@@ -100,7 +101,7 @@ class C3D(nn.Module):
         return clip_output(self.fc8(self.drop(feature)), feature)
 
 
-@register("c3d")
+@register("c3d", reads=READS)
 def build_c3d(p: ModelParams) -> C3D:
     """C3D at the published widths times ``model.widths[0] / 64``."""
     scale = width_scale(p)

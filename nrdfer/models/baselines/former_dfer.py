@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from nrdfer.models.baselines.blocks import (
+    READS,
     ResNet2d,
     check_clip,
     clip_output,
@@ -207,7 +208,7 @@ class FormerDFER(nn.Module):
         return clip_output(self.fc(feature), feature, attention)
 
 
-@register("former_dfer")
+@register("former_dfer", reads=(*READS, "embed_init_std"))
 def build_former_dfer(p: ModelParams) -> FormerDFER:
     """Former-DFER as published (one spatial encoder after stage 3, three temporal encoders)."""
     scale = width_scale(p)

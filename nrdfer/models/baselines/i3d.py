@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from nrdfer.models.baselines.blocks import (
+    READS,
     ConvBNReLU3d,
     check_clip,
     clip_output,
@@ -158,7 +159,7 @@ class I3D(nn.Module):
         return clip_output(self.fc(self.drop(feature)), feature)
 
 
-@register("i3d_rgb")
+@register("i3d_rgb", reads=READS)
 def build_i3d_rgb(p: ModelParams) -> I3D:
     """I3D-RGB at the published widths times ``model.widths[0] / 64``."""
     scale = width_scale(p)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from nrdfer.models.baselines.blocks import (
+    READS,
     ResNet2d,
     check_clip,
     clip_output,
@@ -172,19 +173,19 @@ def _build(p: ModelParams, encoder: nn.Module, rnn: str) -> FrameRNN:
     )
 
 
-@register("resnet18_lstm")
+@register("resnet18_lstm", reads=READS)
 def build_resnet18_lstm(p: ModelParams) -> FrameRNN:
     """ResNet-18 + LSTM (hidden 512)."""
     return _build(p, resnet18_frames(width_scale(p)), "lstm")
 
 
-@register("resnet18_gru")
+@register("resnet18_gru", reads=READS)
 def build_resnet18_gru(p: ModelParams) -> FrameRNN:
     """ResNet-18 + GRU (hidden 512)."""
     return _build(p, resnet18_frames(width_scale(p)), "gru")
 
 
-@register("vgg11_lstm")
+@register("vgg11_lstm", reads=READS)
 def build_vgg11_lstm(p: ModelParams) -> FrameRNN:
     """VGG-11 (fc7 4096-d frame feature) + LSTM (hidden 512)."""
     scale = width_scale(p)

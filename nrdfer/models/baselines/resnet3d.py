@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from nrdfer.models.baselines.blocks import (
+    READS,
     BasicBlock3d,
     Conv2Plus1d,
     ConvBNReLU3d,
@@ -128,7 +129,7 @@ def r2plus1d_stem(mid: int, width: int) -> nn.Sequential:
     )
 
 
-@register("resnet3d_18")
+@register("resnet3d_18", reads=READS)
 def build_resnet3d_18(p: ModelParams) -> ResNet3d:
     """3D ResNet-18 in Hara et al.'s configuration (shortcut type B)."""
     scale = width_scale(p)
@@ -146,7 +147,7 @@ def build_resnet3d_18(p: ModelParams) -> ResNet3d:
     )
 
 
-@register("r2plus1d_18")
+@register("r2plus1d_18", reads=READS)
 def build_r2plus1d_18(p: ModelParams) -> ResNet3d:
     """R(2+1)D-18 (Tran et al. 2018) in torchvision's configuration."""
     scale = width_scale(p)
@@ -164,7 +165,7 @@ def build_r2plus1d_18(p: ModelParams) -> ResNet3d:
     )
 
 
-@register("resnet3d_18_center")
+@register("resnet3d_18_center", reads=(*READS, "aux_loss_weight"))
 def build_resnet3d_18_center(p: ModelParams) -> AuxLossModel:
     """3D ResNet-18 + center loss (Wen et al. 2016) on the pooled clip feature."""
     backbone = build_resnet3d_18(p)
@@ -172,7 +173,7 @@ def build_resnet3d_18_center(p: ModelParams) -> AuxLossModel:
     return AuxLossModel(backbone, loss, p.aux_loss_weight)
 
 
-@register("ec_stfl")
+@register("ec_stfl", reads=(*READS, "aux_loss_weight"))
 def build_ec_stfl(p: ModelParams) -> AuxLossModel:
     """3D ResNet-18 + the EC-STFL loss (Jiang et al. 2020) on the pooled clip feature."""
     return AuxLossModel(build_resnet3d_18(p), ECSTFLLoss(), p.aux_loss_weight)
