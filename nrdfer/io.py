@@ -2,6 +2,8 @@
 
 Every file the pipeline produces is written to a temporary file in the same directory and
 renamed into place, so an interrupted run never leaves a partial file under an output name.
+Files get the permissions of a plain ``open`` (0666 less the umask: 0644 under umask 022), so
+colleagues sharing a project folder can read them.
 """
 
 from __future__ import annotations
@@ -10,10 +12,15 @@ import contextlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from nrdfer.errors import UserError
+
+OWNER_MARKER = ".nrdfer-owner"
+"""File an nrdfer command leaves in every output folder it may later replace or clean."""
 
 
 @contextlib.contextmanager
@@ -25,11 +32,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    while True:  # tempfile.mkstemp would create the file 0600 whatever the umask
+        tmp_path = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
@@ -48,6 +57,87 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
         yield fh
         fh.flush()
+
+
+def require_file(path: str | Path, what: str) -> Path:
+    """``path`` if it is a file; else a UserError saying it is missing or is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a {what}; give the {what} itself")
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    return path
+
+
+def load_torch(path: str | Path, what: str, fix: str, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a file that is not one (corrupt, another
+    format, or pickled objects that could run code) is a UserError naming it and ``fix``."""
+    import pickle
+
+    import torch
+
+    path = require_file(path, what)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():  # corrupt, or not a torch file
+            raise UserError(
+                f"{path}: not a readable {what} (corrupt or another format); {fix}"
+            ) from None
+        raise UserError(
+            f"{path}: refused: the {what} holds pickled Python objects besides tensors and "
+            f"plain values, which could run code when loaded; {fix}"
+        ) from None
+    except Exception as exc:  # truncated/corrupt file, not a torch file
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "unreadable"
+        raise UserError(
+            f"{path}: not a readable {what} ({type(exc).__name__}: {reason}); {fix}"
+        ) from None
+
+
+def check_writable(path: str | Path, option: str) -> Path:
+    """Refuse, before any work, an output file the user named that cannot be written:
+    a folder, a path under a file, or a place without write permission."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name, e.g. {path / 'out.png'}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder; choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: no permission to write in {parent}; choose another path")
+    return path
+
+
+def claim_dir(
+    path: str | Path, owner: str, *, create: bool = True, legacy: str | None = None
+) -> Path:
+    """Make ``path`` an output folder of ``owner`` (e.g. "nrdfer synth"), which may then replace
+    or clean it: a folder that does not exist, is empty, or holds ``owner``'s marker file (or
+    ``legacy``, an entry only ``owner`` writes, from before the marker existed). ``create``:
+    make the folder and write the marker.
+
+    Anything else (a project folder given as ``--out .``, another command's output) is never
+    touched: UserError naming the folder, before any work.
+    """
+    path = Path(path)
+    marker = path / OWNER_MARKER
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; {owner} writes a folder there, give another path")
+    if path.is_dir() and any(path.iterdir()):
+        mine = marker.is_file() and marker.read_text(encoding="utf-8").strip() == owner
+        if not mine and not (legacy and (path / legacy).exists()):
+            raise UserError(
+                f"{path}: not an output folder of {owner} (it holds other files and no "
+                f"{OWNER_MARKER} of {owner}), so it is never replaced or cleaned; give a new or "
+                "empty folder, or move its contents away"
+            )
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+        write_text(marker, owner + "\n")
+    return path
 
 
 def write_text(path: str | Path, text: str) -> None:

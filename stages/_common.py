@@ -61,7 +61,7 @@ def load(args: argparse.Namespace, declared: Sequence[str]) -> dict[str, Any]:
     outside = [o for o in args.overrides if o.split(".", 1)[0] not in names]
     if outside:
         raise UserError(f"--set {outside[0]}: this stage loads only {', '.join(names)}")
-    return load_params(args.params, names, args.overrides)
+    return load_params(args.params, names, args.overrides, flag="--set")
 
 
 def run(main: Callable[[Sequence[str] | None], None]) -> None:

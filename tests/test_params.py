@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Literal
 
 import pytest
@@ -55,7 +56,9 @@ def test_wrong_type_names_key_and_file(tmp_path):
     raw = project_raw()
     raw["base"]["seed"] = "twelve"
     path = write(tmp_path, raw)
-    with pytest.raises(P.ParamsError, match=r"params\.yaml: key 'base\.seed': expected int"):
+    with pytest.raises(
+        P.ParamsError, match=r"params\.yaml: base\.seed = \"twelve\": must be an int"
+    ):
         P.load_params(path, ["base"])
 
 
@@ -101,25 +104,40 @@ def test_override_of_unknown_key_fails(tmp_path):
 
 def test_override_wrong_type_fails(tmp_path):
     path = write(tmp_path, project_raw())
-    with pytest.raises(P.ParamsError, match="key 'base.seed': expected int"):
+    with pytest.raises(
+        P.ParamsError, match=r'^-S base.seed=abc: base.seed = "abc": must be an int'
+    ):
         P.load_params(path, ["base"], ["base.seed=abc"])
 
 
-def test_converter_types():
-    @dataclasses.dataclass(frozen=True)
+def test_rules_describe_what_they_allow():
+    @P.frozen
     class S:
-        a: float
-        b: tuple[int, ...]
+        a: P.Float(0, 1, gt=True)
+        b: P.Seq(P.Int(1, 9))
         c: Literal["x", "y"]
-        d: int | None
-        e: list[str]
+        d: P.Pair(P.Int(2))
+        e: P.Seq(P.Int(0, 3), length=2)
 
-    ok = P._build(S, {"a": "1e-3", "b": [1, 2], "c": "x", "d": None, "e": ["p"]}, "s", "f.yaml")
-    assert ok.a == 1e-3 and ok.b == (1, 2) and ok.e == ("p",)
-    with pytest.raises(P.ParamsError, match="'z' is not one of"):
-        P._build(S, {"a": 1, "b": [], "c": "z", "d": 1, "e": []}, "s", "f.yaml")
-    with pytest.raises(P.ParamsError, match=r"key 's\.b\[1\]': expected int"):
-        P._build(S, {"a": 1, "b": [1, "q"], "c": "x", "d": 1, "e": []}, "s", "f.yaml")
+    ok = P.from_dict(S, {"a": 1, "b": [1, 2], "c": "x", "d": [2, 2], "e": [0, 0]})
+    assert ok.a == 1.0 and ok.b == (1, 2) and ok.d == (2, 2)  # lists become tuples
+    for key, value, allowed in [
+        ("a", 0, "a number in (0, 1]"),
+        ("b", [1, 1], "a list of 1 or more distinct values, each an integer in [1, 9]"),
+        ("c", "z", "one of x, y"),
+        ("d", [3, 2], "a list [min, max] with min <= max, each an integer >= 2"),
+        ("e", [0, 4], "a list of 2 values, each an integer in [0, 3]"),
+    ]:
+        data = {"a": 1, "b": [1], "c": "x", "d": [2, 3], "e": [0, 0]} | {key: value}
+        with pytest.raises(P.ParamsError) as err:
+            P.from_dict(S, data, source="f.pt")
+        assert str(err.value).startswith(f"f.pt: S.{key} = {json.dumps(value)}: must be {allowed};")
+
+
+def test_model_names_are_the_registered_ones():
+    from nrdfer.models.registry import available_models
+
+    assert sorted(P.MODELS) == available_models()
 
 
 def test_roundtrip_to_from_dict():

@@ -26,11 +26,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nrdfer.errors import UserError
+    from nrdfer.io import check_writable
     from nrdfer.predict.export import export_onnx
     from nrdfer.predict.loading import load_model_for_inference
 
     if args.batch < 1:
         raise UserError(f"--batch must be >= 1, got {args.batch}")
+    if args.tolerance <= 0:
+        raise UserError(f"--tolerance must be > 0, got {args.tolerance}")
+    check_writable(args.onnx, "--onnx")  # before the export
     loaded = load_model_for_inference(args.checkpoint, "cpu")
     report = export_onnx(
         loaded, args.onnx, batch=args.batch, opset=args.opset, tolerance=args.tolerance

@@ -49,6 +49,15 @@ def _write_png(path: str, rgb: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nrdfer.io import check_writable, require_file
+
+    if args.max_frames < 0:
+        raise UserError(f"--max-frames must be >= 0, got {args.max_frames}")
+    if args.out:  # before any work
+        check_writable(args.out, "--out")
+        if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise UserError(f"--out {args.out}: give a .png or .jpg file name")
+    require_file(args.source, "video or image file")
     params = params_from_args(args, ["base", "detect_align"])
     p = params["detect_align"]
     detector = build_detector(

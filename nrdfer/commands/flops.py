@@ -12,6 +12,8 @@ import dataclasses
 import json
 
 from nrdfer.commands import add_params_options, params_from_args
+from nrdfer.errors import UserError
+from nrdfer.params import MODELS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from nrdfer.models.flops import model_cost
 
     params = params_from_args(args, ["model"])["model"]
+    if args.model and args.model not in MODELS:
+        raise UserError(f"unknown model '{args.model}' (--model); known: {', '.join(MODELS)}")
     if args.model:
         params = dataclasses.replace(params, name=args.model)
     cost = model_cost(params).as_dict()

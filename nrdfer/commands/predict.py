@@ -86,31 +86,51 @@ def _text(result) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from nrdfer.engine.device import resolve_device
+    from nrdfer.io import check_writable
     from nrdfer.predict.loading import load_model_for_inference
     from nrdfer.predict.predictor import Predictor, predict_video
 
     if args.window < 0:
         raise UserError(f"--window must be >= 0 seconds, got {args.window}")
-    loaded = load_model_for_inference(args.checkpoint, resolve_device(args.device))
-    predictor = Predictor(loaded, batch_size=args.batch_size)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     plots = plot_paths(args.plot, args.videos) if args.plot else [None] * len(args.videos)
+    if args.plot:  # before any work: a bad --plot would fail after the first video
+        from matplotlib.figure import Figure
+
+        kinds = Figure().canvas.get_supported_filetypes()
+        if Path(args.plot).suffix.lstrip(".").lower() not in kinds.keys() | {""}:
+            raise UserError(
+                f"--plot {args.plot}: unknown image type; use .png (or {', '.join(kinds)})"
+            )
+        for plot in plots:
+            check_writable(plot, "--plot")
+    loaded = load_model_for_inference(args.checkpoint, resolve_device(args.device, name="--device"))
+    predictor = Predictor(loaded, batch_size=args.batch_size)
     results, errors = [], []
+
+    def fail(path: str, message: str) -> None:
+        errors.append({"path": path, "error": message})
+        print(f"nrdfer predict: error: {message}", file=sys.stderr)
+
     for video, plot in zip(args.videos, plots, strict=True):
         try:
             result = predict_video(video, predictor, window=args.window)
         except UserError as exc:
-            errors.append({"path": video, "error": str(exc)})
-            print(f"nrdfer predict: error: {exc}", file=sys.stderr)
+            fail(video, str(exc))
             continue
         entry = result.to_dict()
         if plot is not None:
             from nrdfer.predict.plot import plot_prediction
 
-            plot_prediction(result, plot)
-            entry["plot"] = str(plot)
+            try:
+                plot_prediction(result, plot)
+                entry["plot"] = str(plot)
+            except OSError as exc:  # the result is kept and printed all the same
+                fail(video, f"--plot {plot}: cannot write it ({exc.strerror or exc})")
         results.append(entry)
         if not args.json:
-            print(_text(result) + (f"\n  plot: {plot}" if plot is not None else ""))
+            print(_text(result) + (f"\n  plot: {entry['plot']}" if "plot" in entry else ""))
     if args.json:
         payload = {
             "checkpoint": str(args.checkpoint),

@@ -17,21 +17,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from nrdfer.errors import UserError
-from nrdfer.params import load_all, read_yaml
+from nrdfer.params import load_all, parse_yaml
 
 
 def read_preset(path: str) -> dict[str, object]:
     """A preset file as ``{dotted key: value}``; an error names the file if it is malformed."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
+        data = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+    except (FileNotFoundError, IsADirectoryError):
         raise UserError(f"{path}: preset not found (see presets/ in the project)") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and "." in k for k in data):
         raise UserError(f"{path}: a preset is a flat mapping of 'section.key: value' lines")
     return data
@@ -70,8 +65,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     preset = read_preset(args.preset)
     sets = overrides(preset) + list(args.extra)
-    read_yaml(args.params)
-    load_all(args.params, sets)  # every key exists and every value has the right type
+    load_all(args.params, overrides(preset), flag=f"{args.preset}:")  # errors name the preset
+    load_all(args.params, sets)  # and then the -S options after it
     argv = [a for s in sets for a in ("-S", s)]
     if not args.run:
         print(" ".join(shlex.quote(a) for a in argv))

@@ -16,7 +16,12 @@ from nrdfer.params import load_section
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder (replaced whole)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder: new, empty, or an earlier synth output (replaced whole); any other "
+        "folder is refused",
+    )
     parser.add_argument("--seed", type=int, required=True, help="master seed")
     parser.add_argument("--clips", type=int, help="clips per layout (default: params)")
     parser.add_argument("--layout", choices=("dfew", "afew", "both"), default="both")
@@ -35,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.clips is not None and args.clips < 1:
         raise UserError(f"--clips must be at least 1, got {args.clips}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
     params = load_section(args.params, "synth", args.overrides)
     summary = generate(
         args.out,

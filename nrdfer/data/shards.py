@@ -58,7 +58,7 @@ from nrdfer.data.transforms import (
     warp_frame_into,
 )
 from nrdfer.errors import UserError
-from nrdfer.io import read_json, write_json
+from nrdfer.io import claim_dir, read_json, write_json
 from nrdfer.params import DataParams
 
 INDEX = "index.json"
@@ -197,7 +197,7 @@ def write_shards(
             f"{root}: data root not found; pass the folder the manifest was made from "
             "(--root, the ingest stage's root)"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    claim_dir(out, "the shards stage", legacy=INDEX)
     rows = {r["clip_id"]: r for r in table[table["status"] == OK].to_dict("records")}
     jobs = []
     for part, ids in folds["partitions"].items():
@@ -304,8 +304,20 @@ def _build_index(folds, jobs, done, rows, spec: ShardSpec) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+def _some(ids: Sequence[str], limit: int = 5) -> str:
+    """``'a', 'b', ... (12 in all)``: a few ids for a message."""
+    shown = ", ".join(repr(i) for i in sorted(ids)[:limit])
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
 class ShardIndex:
-    """The ``index.json`` of a shard directory, with the helpers the readers need."""
+    """The ``index.json`` of a shard directory, with the helpers the readers need.
+
+    Loading checks that the index agrees with itself and with the directory: every clip's
+    shard is listed with the number of clips that point to it, and every tar in the
+    directory is listed. Each tar's content is checked against the index when it is read
+    (:func:`iter_shard`).
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -318,6 +330,21 @@ class ShardIndex:
             raise UserError(str(exc)) from None
         if self.data.get("format") != FORMAT:
             raise UserError(f"{path}: unknown index format; re-run the shards stage")
+        self.keys: dict[str, list[str]] = {}  # shard name -> its clip ids
+        for clip, entry in self.data["clips"].items():
+            self.keys.setdefault(entry["shard"], []).append(clip)
+        listed = {s["name"]: s["clips"] for p in self.data["parts"].values() for s in p["shards"]}
+        on_disk = {p.name for p in self.directory.glob("*.tar")}
+        for name in sorted(set(self.keys) | set(listed) | on_disk):
+            n = len(self.keys.get(name, []))
+            if name not in listed or listed[name] != n:
+                raise CorruptShardError(
+                    f"{path} does not agree with its tars: shard {name} is "
+                    + (f"listed with {listed[name]} clips" if name in listed else "not listed")
+                    + f", {n} clips point to it"
+                    + ("" if name in on_disk else " (and it is not in the directory)")
+                    + "; re-run the shards stage"
+                )
 
     @property
     def folds(self) -> list[str]:
@@ -332,16 +359,25 @@ class ShardIndex:
             raise UserError(f"{self.directory}: no fold {fold!r} (folds: {', '.join(self.folds)})")
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be train, val, test or all, got {split!r}")
-        return list(self.data["folds"][fold][split])
+        ids = list(self.data["folds"][fold][split])
+        unknown = [c for c in ids if c not in self.data["clips"]]
+        if unknown or len(set(ids)) != len(ids):
+            raise CorruptShardError(
+                f"{self.directory / INDEX}: fold {fold} {split} names "
+                + (f"clips no shard holds: {_some(unknown)}" if unknown else "a clip twice")
+                + "; re-run the shards stage"
+            )
+        return ids
 
     def label(self, clip_id: str) -> int:
         return int(self.data["clips"][clip_id]["label"])
 
-    def shards_for(self, ids: Sequence[str]) -> list[tuple[Path, int]]:
-        """(path, clip count) of every shard holding at least one of ``ids``, in index order."""
+    def shards_for(self, ids: Sequence[str]) -> list[tuple[Path, tuple[str, ...]]]:
+        """(path, the clip ids the index puts in it) of every shard holding one of ``ids``,
+        in index order."""
         wanted = {self.data["clips"][c]["shard"] for c in ids}
         return [
-            (self.directory / s["name"], int(s["clips"]))
+            (self.directory / s["name"], tuple(self.keys[s["name"]]))
             for part in self.data["parts"].values()
             for s in part["shards"]
             if s["name"] in wanted
@@ -453,22 +489,31 @@ def _group_members(files: Iterator[tuple[str, bytes]], path: Path) -> Iterator[d
         )
 
 
-def iter_shard(path: str | Path, expected: int | None = None) -> Iterator[dict[str, Any]]:
+def iter_shard(path: str | Path, expected: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
     """Raw samples of one tar (ours or re-packed by any tar-compatible tool); errors name it.
 
     Args:
         path: the tar file.
-        expected: clips the index lists for it; fewer read means a truncated shard.
+        expected: the clip ids the index puts in it. A clip it does not list, a clip read
+            twice or one missing at the end (a truncated or altered shard) is an error.
 
     Yields:
         dicts with ``__key__``, ``__url__`` and one bytes entry per member suffix.
     """
     path = Path(path)
-    count = 0
+    want = None if expected is None else set(expected)
+    seen: set[str] = set()
     try:
         with open(path, "rb") as fh:
             for sample in _group_members(tar_members(fh, path), path):
-                count += 1
+                key = sample["__key__"]
+                if key in seen or (want is not None and key not in want):
+                    raise CorruptShardError(
+                        f"shard {path}: holds clip {key!r} "
+                        + ("twice" if key in seen else "that index.json does not put in it")
+                        + "; re-run the shards stage"
+                    )
+                seen.add(key)
                 yield sample
     except CorruptShardError:
         raise
@@ -479,9 +524,10 @@ def iter_shard(path: str | Path, expected: int | None = None) -> Iterator[dict[s
             f"shard {path}: corrupt or truncated ({type(exc).__name__}: {exc}); "
             "re-run the shards stage"
         ) from exc
-    if expected is not None and count < expected:
+    if want is not None and want - seen:
         raise CorruptShardError(
-            f"shard {path}: truncated, {count} of {expected} clips read; re-run the shards stage"
+            f"shard {path}: truncated or altered, {len(seen)} of the {len(want)} clips "
+            f"index.json puts in it read; missing {_some(want - seen)}; re-run the shards stage"
         )
 
 
@@ -675,10 +721,12 @@ class ClipStream(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         warp_later: bool = False,
+        name: str = "the requested clips",
     ) -> None:
         super().__init__()
         if not ids:
             raise UserError(f"{index.directory}: the requested split has no clips")
+        self.name = f"{index.directory}: {name}"  # for messages
         self.ids = frozenset(ids)
         self.shards = index.shards_for(sorted(self.ids))
         self.data = data
@@ -709,6 +757,13 @@ class ClipStream(IterableDataset):
             else len(self.ids)
         )
 
+    def expected_counts(self) -> Counter | None:
+        """How often each clip id arrives in one epoch (with oversampling: its copies), or
+        None where that is not fixed (DDP ranks, shards drawn with replacement)."""
+        if self.world_size > 1 or (self.train and self.data.resampled):
+            return None
+        return Counter({key: sum(1 for _ in self._repeat([{"__key__": key}])) for key in self.ids})
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         if self.shared_epoch is not None:
@@ -724,18 +779,18 @@ class ClipStream(IterableDataset):
         if self.train and self.data.resampled:
             rng = random.Random(zlib.crc32(f"{self.seed}/{self.epoch}/{slot}".encode()))
             while True:
-                path, n = shards[rng.randrange(len(shards))]
-                yield from (s for s in iter_shard(path, n) if s["__key__"] in self.ids)
+                path, keys = shards[rng.randrange(len(shards))]
+                yield from (s for s in iter_shard(path, keys) if s["__key__"] in self.ids)
         if self.train:  # the same permutation on every rank and worker
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(shards))
             shards = [shards[i] for i in order]
         if len(shards) >= slots:
-            for path, n in shards[slot::slots]:
-                yield from (s for s in iter_shard(path, n) if s["__key__"] in self.ids)
+            for path, keys in shards[slot::slots]:
+                yield from (s for s in iter_shard(path, keys) if s["__key__"] in self.ids)
         else:  # fewer shards than readers: everyone reads all, keeps every slots-th clip
             i = 0
-            for path, n in shards:
-                for sample in iter_shard(path, n):
+            for path, keys in shards:
+                for sample in iter_shard(path, keys):
                     if sample["__key__"] in self.ids:
                         if i % slots == slot:
                             yield sample
@@ -953,7 +1008,34 @@ class ClipLoader(DataLoader):
                 batches = self._untagged(super().__iter__(), self.ring)
         else:
             batches = super().__iter__()
-        return batches if self.warp_device is None else self._warped(batches)
+        return self._checked(batches if self.warp_device is None else self._warped(batches))
+
+    def _checked(self, batches):
+        """The batches; at the end of the epoch, a CorruptShardError unless every requested
+        clip arrived exactly once (its oversampled copies, when balanced)."""
+        expected = self.dataset.expected_counts()
+        seen: Counter = Counter()
+        try:
+            for batch in batches:
+                seen.update(str(k) for k in batch[2])
+                yield batch
+        except UserError as exc:  # from a worker process: torch puts its traceback in front
+            text = str(exc)
+            if not text.startswith("Caught ") or "Original Traceback" not in text:
+                raise
+            last = text.strip().splitlines()[-1]
+            raise type(exc)(last.split(": ", 1)[-1]) from None
+        if expected is not None and seen != expected:
+            wrong = {
+                "missing": [k for k in expected if k not in seen],
+                "unexpected": [k for k in seen if k not in expected],
+                "repeated": [k for k in expected if 0 < seen[k] != expected[k]],
+            }
+            raise CorruptShardError(
+                f"{self.dataset.name} did not arrive exactly once: "
+                + "; ".join(f"{what} {_some(ids)}" for what, ids in wrong.items() if ids)
+                + "; re-run the shards stage"
+            )
 
     @staticmethod
     def _untagged(batches, ring: BatchRing):
@@ -1030,6 +1112,7 @@ def train_loader(
         rank=rank,
         world_size=world_size,
         warp_later=warp is not None,
+        name=f"fold {fold} train split",
     )
     workers = data.num_workers if num_workers is None else num_workers
     return ClipLoader(stream, workers, data.worker_kind, warp)
@@ -1059,6 +1142,7 @@ def eval_loader(
         seed=0,
         rank=rank,
         world_size=world_size,
+        name=f"fold {fold} {split} split",
     )
     workers = data.num_workers if num_workers is None else num_workers
     return ClipLoader(stream, workers, data.worker_kind, None)

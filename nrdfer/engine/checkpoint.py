@@ -13,6 +13,7 @@ Python RNG states are stored as tensors / lists of ints rather than as their nat
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from nrdfer.errors import UserError
-from nrdfer.io import atomic_open
+from nrdfer.io import atomic_open, load_torch
 
 CHECKPOINT_FORMAT = 1
 """Bumped when the layout of the saved dict changes; older files are refused with a message."""
@@ -77,33 +78,49 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> None:
     The file is written next to ``path`` and renamed over it, so a run killed mid-write leaves
     the previous checkpoint intact.
     """
-    payload = {"format": CHECKPOINT_FORMAT, **state}
+    payload = _same_shape({"format": CHECKPOINT_FORMAT, **state})
     # a file object, not the temp name: torch.save names the zip records after a file name,
     # which would put the random temp name into the bytes (same weights, different file)
     with atomic_open(path, "wb") as fh:
         torch.save(payload, fh)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def _same_shape(obj: Any) -> Any:
+    """``obj`` rebuilt with every string interned and no container shared.
+
+    pickle writes a string once and refers back to it where the *same object* recurs, so a
+    history read back from a checkpoint (fresh string objects) next to keys made by this run
+    would give other bytes than an uninterrupted run (same values): a resumed ``last.pt``
+    would hash differently in DVC. Interned, equal strings are one object in both runs.
+    """
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, Mapping):
+        return {_same_shape(k): _same_shape(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_same_shape(v) for v in obj)
+    return obj
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    what: str = "checkpoint",
+    fix: str = "delete it and re-run training",
+) -> dict[str, Any]:
     """Load a file written by :func:`save_checkpoint` with ``weights_only=True``.
 
     Raises:
-        UserError: the file is missing, unreadable or of another format.
+        UserError: the file is missing, unreadable or of another format (``what`` and ``fix``
+            word the message).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found; run the train stage first")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt file, not a torch file, unsafe pickle content
-        raise UserError(
-            f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); delete it and "
-            "re-run training"
-        ) from None
+    if not path.exists():
+        raise UserError(f"{path}: {what} not found; run the train stage first")
+    state = load_torch(path, what, fix, map_location)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(
-            f"{path}: not an nrdfer checkpoint of format {CHECKPOINT_FORMAT}; re-run training"
-        )
+        raise UserError(f"{path}: not an nrdfer {what} of format {CHECKPOINT_FORMAT}; {fix}")
     return state
 
 
@@ -146,9 +163,14 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+MODEL_FILE_FIX = "give the model.pt the train stage writes (re-run training if this is one)"
+
+
 def load_model_file(path: str | Path) -> dict[str, Any]:
     """Read a model file written from :func:`model_file_state` (``weights_only``)."""
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, what="model file", fix=MODEL_FILE_FIX)
     if state.get("kind") != "model":
-        raise UserError(f"{path}: not a model file (kind {state.get('kind')!r}); use model.pt")
+        raise UserError(
+            f"{path}: not a model file but a {state.get('kind')} checkpoint; {MODEL_FILE_FIX}"
+        )
     return state

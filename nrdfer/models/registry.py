@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Builder",
+    "ModelParamsError",
     "UnknownModelError",
     "available_models",
     "build_model",
@@ -44,6 +45,10 @@ class UnknownModelError(UserError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ModelParamsError(UserError, ValueError):
+    """The ``model`` section's values do not fit together (a constructor refused them)."""
 
 
 def register(name: str, reads: Iterable[str]) -> Callable[[Builder], Builder]:
@@ -91,10 +96,17 @@ def build_model(params: ModelParams) -> nn.Module:
 
     Raises:
         UnknownModelError: no model of that name is registered (the message lists the known ones).
+        ModelParamsError: the section's values do not fit together (e.g. a snippet wider than the clip).
     """
     _load_builtins()
     if params.name not in _BUILDERS:
         raise UnknownModelError(
             f"unknown model '{params.name}' (model.name); known: {', '.join(sorted(_BUILDERS))}"
         )
-    return _BUILDERS[params.name](params)
+    try:
+        return _BUILDERS[params.name](params)
+    except ValueError as exc:  # a constructor's own check: values that do not fit together
+        raise ModelParamsError(
+            f"model.name = {params.name!r}: the model section's values do not fit together "
+            f"({exc}); change one of them"
+        ) from None

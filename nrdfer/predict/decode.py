@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nrdfer.errors import UserError
+from nrdfer.io import require_file
 
 __all__ = ["DecodedFrame", "VideoStream", "window_bounds"]
 
@@ -76,8 +77,7 @@ class VideoStream:
         """
         import av
 
-        if not self.path.is_file():
-            raise UserError(f"{self.path}: video not found")
+        require_file(self.path, "video")  # missing, or a folder given as a video
         yielded = 0
         try:
             with av.open(str(self.path)) as container:

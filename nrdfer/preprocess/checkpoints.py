@@ -6,10 +6,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from nrdfer.errors import UserError
+from nrdfer.io import load_torch
 
 
 def load_weights(path: str | Path, what: str) -> Any:
@@ -19,14 +19,7 @@ def load_weights(path: str | Path, what: str) -> Any:
     tensors and plain containers) is refused without running any of it and raised as
     :class:`UserError` naming the file.
     """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated/corrupt file, not a torch file, unsafe pickle content
-        raise UserError(
-            f"{path}: cannot load the {what} weights ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}); only plain tensor "
-            "checkpoints are read (weights_only): download the official file again"
-        ) from None
+    return load_torch(path, f"{what} weights file", "download the official file again")
 
 
 def load_official_state_dict(model: nn.Module, state: dict, source: str) -> None:

@@ -217,10 +217,10 @@ class ZeroDCENet(nn.Module):
 
 def _load_weights_file(path: str | Path, what: str, key: str, hint: str) -> dict:
     if not str(path):
-        raise UserError(f"{what} needs its weights file: set {key} in params.yaml ({hint})")
+        raise UserError(f"{what} needs its weights file: set {key} (params.yaml or -S) ({hint})")
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: {what} weights not found; set {key} in params.yaml ({hint})")
+        raise UserError(f"{path}: {what} weights not found; set {key} (params.yaml or -S) ({hint})")
     return load_weights(path, what)
 
 

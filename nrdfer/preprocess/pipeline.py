@@ -33,7 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from nrdfer.errors import UserError
-from nrdfer.io import atomic_open, write_json
+from nrdfer.io import atomic_open, claim_dir, write_json
 from nrdfer.params import DetectAlignParams, EnhanceParams, to_dict
 from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_video
 from nrdfer.preprocess.video import (
@@ -54,6 +54,7 @@ ENHANCE_COLUMNS = (
     "frames",
     "enhanced_frames",
     "enhanced",
+    "skipped",
     "mean_luma_before",
     "mean_luma_after",
     "reason",
@@ -170,6 +171,8 @@ def _run_jobs(
             by_status[row["status"]] = by_status.get(row["status"], 0) + 1
             if row["status"] == STATUS_ERROR:
                 tqdm.write(f"{desc}: skipped {row['clip']}: {row['reason']}")
+            elif row.get("skipped"):  # damaged frames left out of a clip that is kept
+                tqdm.write(f"{desc}: {row['clip']}: {row['reason']}: {row['skipped']}")
             bar.update()
     finally:
         bar.close()
@@ -262,6 +265,7 @@ def detect_align_tree(
     if not rels:
         raise UserError(f"{videos_root}: no videos found (looked for {', '.join(_exts())})")
     clips = [str(Path(r).with_suffix("")) for r in rels]
+    claim_dir(out_root, "the detect_align stage", legacy=STATE_DIR)
     remove_leftovers(out_root)
     todo = [
         r
@@ -303,10 +307,12 @@ class _EnhanceTask:
         from nrdfer.preprocess.enhance import enhance_dark_frames, mean_luma
 
         p = self.params
-        row: dict[str, Any] = {"clip": clip, "frames": 0, "enhanced_frames": 0, "enhanced": ""}
+        row: dict[str, Any] = {
+            "clip": clip, "frames": 0, "enhanced_frames": 0, "enhanced": "", "skipped": ""
+        }  # fmt: skip
         row["key"] = job_key(p, self.faces_root / clip)
         try:
-            frames, names = read_frames(self.faces_root / clip)
+            frames, names, skipped = read_frames(self.faces_root / clip)
         except UserError as exc:
             row.update(status=STATUS_ERROR, reason=str(exc))
             write_json(_state_path(self.out_root, clip), row)
@@ -317,9 +323,13 @@ class _EnhanceTask:
             frames=len(frames),
             enhanced_frames=int(dark.sum()),
             enhanced=" ".join(n for n, d in zip(names, dark, strict=True) if d),
+            skipped=" ".join(skipped),
             mean_luma_before=round(float(luma.mean()), 3),
             mean_luma_after=round(float(mean_luma(out).mean()), 3),
-            reason="",
+            reason=f"{len(skipped)} frame(s) do not decode, skipped (listed in skipped); replace "
+            "or delete them and re-run to keep them"
+            if skipped
+            else "",
         )
         write_frames_atomic(self.out_root / clip, out, p.jpeg_quality, names)
         write_json(_state_path(self.out_root, clip), row)
@@ -363,6 +373,7 @@ def enhance_tree(
     clips = [str(c) for c in list_frame_dirs(faces_root)]
     if not clips:
         raise UserError(f"{faces_root}: no clip folders with image frames found")
+    claim_dir(out_root, "the enhance stage", legacy=STATE_DIR)
     remove_leftovers(out_root)
     todo = [c for c in clips if not _done(out_root, c, job_key(params, faces_root / c))]
     factory = _EnhancerFactory(params, device)

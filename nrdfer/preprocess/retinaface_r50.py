@@ -30,7 +30,7 @@ R50_MEAN_BGR = (104.0, 117.0, 123.0)
 """Per-channel BGR mean subtracted by biubug6's ``detect.py``."""
 
 WEIGHTS_HELP = (
-    "set detect_align.resnet50_weights in params.yaml to the path of biubug6's "
+    "set detect_align.resnet50_weights (params.yaml or -S) to the path of biubug6's "
     "Resnet50_Final.pth (download it yourself from the Pytorch_Retinaface README's Google Drive "
     "link, e.g. to models/external/Resnet50_Final.pth), or use detect_align.backend: tiny"
 )

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from nrdfer.errors import UserError
+from nrdfer.io import require_file
 
 VIDEO_EXTS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 """File suffixes (lower case) treated as videos when walking a raw video folder."""
@@ -51,8 +52,7 @@ def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.nda
     import av
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: video not found")
+    require_file(path, "video")  # missing, or a folder given as a video
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     frames: list[np.ndarray] = []
@@ -140,15 +140,33 @@ def frame_files(folder: str | Path) -> list[Path]:
     return sorted(files, key=lambda p: frame_sort_key(p.name))
 
 
-def read_frames(folder: str | Path) -> tuple[np.ndarray, list[str]]:
-    """Read a clip folder: RGB frames (T, H, W, 3) uint8 and their file names."""
+def read_frames(folder: str | Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """Read a clip folder: RGB frames (T, H, W, 3) uint8, their file names, and the names of
+    the frames skipped because they do not decode (as ingest skips them).
+
+    Raises:
+        UserError: no frame in the folder decodes, or the frames differ in size.
+    """
     files = frame_files(folder)
-    if not files:
+    frames, names, skipped = [], [], []
+    for file in files:
+        try:
+            frames.append(read_image(file))
+            names.append(file.name)
+        except UserError:
+            skipped.append(file.name)
+    if not frames:
         raise UserError(
-            f"{folder}: no image frames in the folder; add the frames or remove the folder"
+            f"{folder}: no readable image frame in the folder"
+            + (f" ({len(skipped)} do not decode)" if skipped else "")
+            + "; add the frames or remove the folder"
         )
-    frames = [read_image(f) for f in files]
-    return np.stack(frames), [f.name for f in files]  # (T, H, W, 3)
+    if len({f.shape for f in frames}) > 1:
+        raise UserError(
+            f"{folder}: the frames differ in size ({', '.join(sorted({str(f.shape[1::-1]) for f in frames}))}); "
+            "replace the odd ones or remove the folder"
+        )
+    return np.stack(frames), names, skipped  # (T, H, W, 3)
 
 
 def frame_name(index: int) -> str:

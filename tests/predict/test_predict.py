@@ -116,9 +116,9 @@ def _bad_checkpoints(tmp_path, model_file):
     training = tmp_path / "last.pt"
     save_checkpoint(training, {"kind": "training", "epoch": 3})
     return {
-        pick: "cannot read checkpoint",
-        noise: "cannot read checkpoint",
-        foreign: "not an nrdfer checkpoint",
+        pick: "not a readable model file",
+        noise: "not a readable model file",
+        foreign: "not an nrdfer model file",
         training: "not a model file",
         tmp_path / "nothing.pt": "not found",
     }
@@ -130,6 +130,7 @@ def test_bad_checkpoints_exit_2(capsys, tmp_path, model_file, videos):
         err = capsys.readouterr().err
         assert rc == 2, path
         assert str(path) in err and message in err, err
+        assert "train stage" in err and "weights_only" not in err and "delete it" not in err
 
 
 def test_model_file_without_face_settings(capsys, tmp_path, model_file, videos):

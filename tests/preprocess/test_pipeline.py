@@ -70,7 +70,7 @@ def test_stages_end_to_end_and_resume(afew_tree, params_file, tmp_path, capsys):
     assert "004.avi" in rows["Val_AFEW/Fear/004"]["reason"]
     clip = faces / "Train_AFEW/Happy/001"
     assert sorted(p.name for p in clip.iterdir()) == [f"{i:05d}.jpg" for i in range(1, 5)]
-    frames, _ = read_frames(clip)
+    frames, _, _ = read_frames(clip)
     assert frames.shape == (4, 64, 64, 3)
     assert not (faces / "Val_AFEW/Angry/003").exists()
     assert not (faces / "Val_AFEW/Fear/004").exists()
@@ -85,8 +85,8 @@ def test_stages_end_to_end_and_resume(afew_tree, params_file, tmp_path, capsys):
     assert erows["Train_AFEW/Happy/001"]["enhanced_frames"] == "0"
     assert erows["Train_AFEW/Sad/002"]["enhanced_frames"] == "4"
     assert erows["Train_AFEW/Sad/002"]["enhanced"].split() == [f"{i:05d}.jpg" for i in range(1, 5)]
-    dark_out, _ = read_frames(enhanced / "Train_AFEW/Sad/002")
-    dark_in, _ = read_frames(faces / "Train_AFEW/Sad/002")
+    dark_out, _, _ = read_frames(enhanced / "Train_AFEW/Sad/002")
+    dark_in, _, _ = read_frames(faces / "Train_AFEW/Sad/002")
     assert dark_out.mean() > dark_in.mean() + 10
 
     # resume: done clips (ok and no_face) are skipped, the error is retried

@@ -90,20 +90,30 @@ def test_bad_videos_are_reported_and_the_others_processed(tmp_path, params, face
         assert not (out / clip).exists()
 
 
-def test_corrupt_jpeg_in_a_clip_fails_that_clip_only_in_enhance(tmp_path, params):
+def test_corrupt_jpeg_in_a_clip_is_skipped_and_reported_in_enhance(tmp_path, params):
+    """As in ingest: a frame that does not decode is skipped and listed, the clip is kept;
+    a clip with no readable frame is reported as an error, the others finish."""
     faces = tmp_path / "faces"
-    make_afew(faces, {("Train_AFEW", "Sad", "a"): 3, ("Train_AFEW", "Sad", "b"): 3}, video=False)
+    clips = {("Train_AFEW", "Sad", c): 3 for c in ("a", "b", "c")}
+    make_afew(faces, clips, video=False)
     (faces / "Train_AFEW/Sad/b/00002.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    for frame in (faces / "Train_AFEW/Sad/c").iterdir():
+        frame.write_bytes(b"not a jpeg")
     (faces / "Train_AFEW/Sad/empty").mkdir()  # a clip folder with zero frames: not a clip
     p = load_params(params, ["enhance"])["enhance"]
     summary = enhance_tree(faces, tmp_path / "out", tmp_path / "report.csv", p)
-    assert summary.by_status == {"ok": 1, "error": 1}
+    assert summary.by_status == {"ok": 2, "error": 1}
     rows = rows_of(tmp_path / "report.csv")
-    assert rows["Train_AFEW/Sad/a"]["status"] == "ok"
-    reason = rows["Train_AFEW/Sad/b"]["reason"]
-    assert "00002.jpg" in reason and says_what_to_do(reason)
-    assert len(list((tmp_path / "out/Train_AFEW/Sad/a").glob("*.jpg"))) == 3
-    assert set(rows) == {"Train_AFEW/Sad/a", "Train_AFEW/Sad/b"}
+    assert set(rows) == {"Train_AFEW/Sad/a", "Train_AFEW/Sad/b", "Train_AFEW/Sad/c"}
+    assert rows["Train_AFEW/Sad/a"]["status"] == "ok" and rows["Train_AFEW/Sad/a"]["skipped"] == ""
+    b = rows["Train_AFEW/Sad/b"]
+    assert b["status"] == "ok" and b["frames"] == "2" and b["skipped"] == "00002.jpg"
+    assert says_what_to_do(b["reason"])
+    written = sorted(f.name for f in (tmp_path / "out/Train_AFEW/Sad/b").glob("*.jpg"))
+    assert written == ["00001.jpg", "00003.jpg"]  # frame names kept, the damaged one left out
+    c = rows["Train_AFEW/Sad/c"]
+    assert c["status"] == "error" and "no readable image frame" in c["reason"]
+    assert "3 do not decode" in c["reason"] and says_what_to_do(c["reason"])
 
 
 def test_ingest_lists_each_left_out_clip_with_its_file(tmp_path, params, capsys):
@@ -195,8 +205,9 @@ def test_shards_stage_with_a_missing_root(tmp_path, params):
     [
         (lambda raw: raw["shards"].update(quallity=90), ["shards.quallity", "unknown"]),
         (lambda raw: raw["shards"].update(maxcount="many"), ["shards.maxcount", "int"]),
+        (lambda raw: raw["shards"].update(maxcount=-1), ["shards.maxcount = -1", "[1, "]),
     ],
-    ids=["unknown key", "wrong type"],
+    ids=["unknown key", "wrong type", "out of range"],
 )
 def test_bad_params_exit_2_with_one_line_naming_key_and_file(tmp_path, edit, words):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())

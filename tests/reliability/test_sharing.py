@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import OUTPUT_FOLDERS, TARGET, TinyRun
-from .tiny import dvc, file_hashes, git, run
+from .tiny import dvc, file_hashes, git, modes, run
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,8 @@ def assert_same_results_and_nothing_to_run(
     assert "data/shards/dfew/index.json" in original and "models/dfew/fold1/model.pt" in original
     assert "metrics/dfew/fold1.json" in original
     assert pulled == original
+    for folder in OUTPUT_FOLDERS:  # pulled under umask 022: readable by colleagues too
+        assert modes(clone / folder) == {}, folder
     status = dvc("status", "--with-deps", TARGET, cwd=clone, env=run_.env).stdout
     assert "up to date" in status, status
     if not try_repro:

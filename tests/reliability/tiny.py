@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -94,8 +95,9 @@ def copy_pipeline(dst: Path, extra: tuple[str, ...] = ()) -> Path:
 
 
 def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command (never through a shell), capturing its output for the failure message."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    """Run a command (never through a shell), capturing its output for the failure message;
+    under umask 022, the common default (test_guardrails.py checks the outputs' modes)."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, umask=0o022)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
@@ -142,4 +144,14 @@ def file_hashes(root: Path, folders: tuple[str, ...]) -> dict[str, str]:
                 out[path.relative_to(root).as_posix()] = hashlib.sha256(
                     path.read_bytes()
                 ).hexdigest()
+    return out
+
+
+def modes(root: Path) -> dict[str, str]:
+    """Permission bits of everything under ``root`` that is not 0644 (files) / 0755 (dirs)."""
+    out = {}
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode != (0o755 if path.is_dir() else 0o644):
+            out[str(path.relative_to(root))] = oct(mode)
     return out

@@ -33,7 +33,7 @@ from nrdfer.data.synth.layouts import (
 )
 from nrdfer.data.synth.sheet import contact_sheet
 from nrdfer.errors import UserError
-from nrdfer.io import write_json
+from nrdfer.io import OWNER_MARKER, claim_dir, write_json, write_text
 from nrdfer.labels import CLASSES
 from nrdfer.params import SynthParams, to_dict
 
@@ -42,29 +42,16 @@ META_NAME = "synth_meta.json"  # per-clip ground truth (noise, boxes), beside th
 SHEET_NAME = "contact_sheet.png"
 
 
-def _check(params: SynthParams, dfew: int, afew: int) -> None:
-    def bad(key: str, why: str) -> UserError:
-        return UserError(f"params.yaml: synth.{key} {why}")
+OWNER = "nrdfer synth"
+"""Written into the output folder's marker file: a folder without it is never replaced."""
 
-    lo, hi = params.dfew_frames
-    if not 2 <= lo <= hi:
-        raise bad("dfew_frames", f"must be [min, max] with 2 <= min <= max, got {[lo, hi]}")
-    lo, hi = params.afew_frames
-    if not 2 <= lo <= hi:
-        raise bad("afew_frames", f"must be [min, max] with 2 <= min <= max, got {[lo, hi]}")
+
+def _check(dfew: int, afew: int) -> None:
+    """Clip counts (``--clips`` or params): the params' own ranges are checked when loaded."""
     if dfew and dfew < DFEW_FOLDS:
-        raise bad("dfew_clips", f"must be at least {DFEW_FOLDS} (one per fold), got {dfew}")
+        raise UserError(f"DFEW clips must be at least {DFEW_FOLDS} (one per fold), got {dfew}")
     if afew and afew < len(AFEW_SPLITS):
-        raise bad("afew_clips", f"must be at least {len(AFEW_SPLITS)}, got {afew}")
-    for key in ("n1_rate", "n2_rate", "afew_dark_share", "afew_val_share"):
-        if not 0.0 <= getattr(params, key) <= 1.0:
-            raise bad(key, f"must be in [0, 1], got {getattr(params, key)}")
-    if "{frame" not in params.dfew_frame_name or not params.dfew_frame_name.endswith(".jpg"):
-        raise bad("dfew_frame_name", "must contain {frame} and end with .jpg")
-    if params.dfew_original_size[0] % 2 or params.dfew_original_size[1] % 2:
-        raise bad("dfew_original_size", "must be even (YUV 4:2:0 video)")
-    if params.afew_size[0] % 2 or params.afew_size[1] % 2:
-        raise bad("afew_size", "must be even")
+        raise UserError(f"AFEW clips must be at least {len(AFEW_SPLITS)}, got {afew}")
 
 
 def _jobs(
@@ -185,6 +172,8 @@ def generate(
     Writes ``DFEW/`` and/or ``AFEW/`` in the official layouts, ``contact_sheet.png`` and
     ``synth_meta.json`` (per-clip ground truth: label, frames, N1/N2 noise, AFEW face boxes).
     The output is generated in a temporary directory beside ``out_dir`` and renamed into place.
+    An existing ``out_dir`` is replaced only when it is empty or synth wrote it (its
+    ``.nrdfer-owner`` file says so); any other folder is refused with a UserError, untouched.
 
     Args:
         out_dir: output directory.
@@ -202,8 +191,9 @@ def generate(
         raise UserError(f"layout must be dfew, afew or both, got {layout!r}")
     dfew = (params.dfew_clips if clips is None else clips) if layout in ("dfew", "both") else 0
     afew = (params.afew_clips if clips is None else clips) if layout in ("afew", "both") else 0
-    _check(params, dfew, afew)
+    _check(dfew, afew)
     out = Path(out_dir).resolve()
+    claim_dir(out, OWNER, create=False)  # never replace a folder synth did not write
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -235,6 +225,8 @@ def generate(
             for m, f in zip(meta["dfew"], plan["folds"], strict=True):
                 m["test_fold"] = int(f) + 1
         write_json(tmp / META_NAME, meta)
+        write_text(tmp / OWNER_MARKER, OWNER + "\n")
+        claim_dir(out, OWNER, create=False)  # still ours after the minutes of generating
         if out.exists():
             out.rename(old)
         tmp.rename(out)

@@ -1,0 +1,183 @@
+"""Reading params: strict YAML (a key written twice is an error, ``1e-3`` is a number), ``-S``
+overrides, and the sections built with messages that say where a bad value came from."""
+
+import copy
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+import yaml
+
+from nrdfer.params.rules import ParamsError, allowed
+from nrdfer.params.sections import OVERLAYS, SECTIONS
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, section: str, origin: Callable[[str], str], hint: str) -> T:
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    if not isinstance(data, Mapping):
+        raise ParamsError(f"{origin(section)}: section '{section}' must be a mapping{hint}")
+    wrong = [
+        f"unknown key '{section}.{k}' (known keys: {', '.join(fields)}); remove it or fix its "
+        "spelling"
+        for k in data
+        if k not in fields
+    ] + [f"missing key '{section}.{k}'; add it" for k in fields if k not in data]
+    if wrong:
+        raise ParamsError(f"{origin(section)}: {wrong[0]}{hint}")
+    try:
+        return cls(**data)
+    except pydantic.ValidationError as exc:
+        name = str(exc.errors()[0]["loc"][0])
+        key, value = f"{section}.{name}", json.dumps(to_dict(data[name]), default=str)
+        raise ParamsError(
+            f"{origin(key)}: {key} = {value}: must be {allowed(cls, name)}{hint}"
+        ) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load``, plus ``1e-3`` read as a number (YAML 1.2, as DVC writes it)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _once(node: Any, path: str, source: str) -> None:
+    """Refuse a mapping key written twice (PyYAML would keep the last one silently)."""
+    lines: dict[str, int] = {}
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else []:
+        dotted, line = f"{path}.{key.value}".lstrip("."), key.start_mark.line + 1
+        if key.value in lines:
+            raise ParamsError(
+                f"{source}: key '{dotted}' is written twice (lines {lines[key.value]} and "
+                f"{line}); keep one"
+            )
+        lines[key.value] = line
+        _once(value, dotted, source)
+    for item in node.value if isinstance(node, yaml.SequenceNode) else []:
+        _once(item, path, source)
+
+
+def parse_yaml(text: str, source: str, path: str = "") -> Any:
+    """YAML text -> values; malformed YAML or a key written twice raises ParamsError."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _once(node, path, source)
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a params file; a clear error if it is missing, malformed or has a duplicate key."""
+    if Path(path).is_dir():
+        raise ParamsError(f"{path}: is a folder, not a params file; pass --params PATH/params.yaml")
+    if not Path(path).is_file():
+        raise ParamsError(
+            f"{path}: params file not found; run from the project root or pass --params PATH"
+        )
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
+        ) from None
+    data = parse_yaml(text, str(path)) or {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: top level must be a mapping of sections")
+    return data
+
+
+def parse_override(text: str, flag: str = "-S") -> tuple[str, Any]:
+    """Parse one override ``section.key=value`` (value as YAML) into (dotted key, value)."""
+    key, _, raw = (part.strip() for part in text.partition("="))
+    if "=" not in text or not key or "" in key.split("."):
+        raise ParamsError(f"{flag} {text}: expected KEY=VALUE, e.g. model.M=3")
+    return key, (parse_yaml(raw, f"{flag} {text}", key) if raw else "")
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str], *, flag: str = "-S") -> dict:
+    """A deep copy of ``raw`` with overrides applied; like ``dvc exp run -S``, an override may
+    only change a key that exists."""
+    out = copy.deepcopy(dict(raw))
+    for text in overrides:
+        key, value = parse_override(text, flag)
+        *parents, last = key.split(".")
+        node: Any = out
+        for i, part in enumerate(parents + [last]):
+            if not isinstance(node, dict) or part not in node:
+                raise ParamsError(
+                    f"{flag} {text}: unknown key '{'.'.join(key.split('.')[: i + 1])}'"
+                )
+            node = node[part] if i < len(parents) else node
+        node[last] = value
+    return out
+
+
+def load_params(
+    path: str | Path, sections: Sequence[str], overrides: Sequence[str] = (), *, flag: str = "-S"
+) -> dict[str, Any]:
+    """Load the named sections of ``path``, with ``overrides`` (given as ``flag``: ``-S`` or
+    ``--set``), into their dataclasses. Unknown sections in the file are an error too."""
+    raw = apply_overrides(read_yaml(path), overrides, flag=flag)
+    unknown = [k for k in [*raw, *sections] if k not in SECTIONS]
+    if unknown:
+        raise ParamsError(
+            f"{path}: unknown section '{unknown[0]}' (known: {', '.join(SECTIONS)}); remove it "
+            "or fix its spelling"
+        )
+    keys = [(text.split("=", 1)[0].strip(), text) for text in overrides]
+
+    def origin(key: str) -> str:  # the last override touching ``key``, else the file
+        hits = [t for k, t in keys if f"{key}.".startswith(f"{k}.") or k.startswith(f"{key}.")]
+        return f"{flag} {hits[-1]}" if hits else str(path)
+
+    def build(name: str) -> Any:
+        if name not in raw:
+            raise ParamsError(f"{path}: missing section '{name}'; add it")
+        if name not in OVERLAYS or not isinstance(raw[name], Mapping):
+            return _build(SECTIONS[name], raw[name], name, origin, "")
+        under = to_dict(build(OVERLAYS[name]))  # checked as its own section first
+        return _build(SECTIONS[name], {**under, **raw[name]}, name, origin, "")
+
+    return {name: build(name) for name in sections}
+
+
+def load_section(path: str | Path, name: str, overrides: Sequence[str] = ()) -> Any:
+    return load_params(path, [name], overrides)[name]
+
+
+def load_all(path: str | Path, overrides: Sequence[str] = (), *, flag: str = "-S") -> dict:
+    return load_params(path, list(SECTIONS), overrides, flag=flag)
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain-Python form of a params dataclass (tuples as lists), e.g. for checkpoints/JSON."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "<dict>") -> T:
+    """A section from :func:`to_dict` output (e.g. stored in model file ``source``), with the
+    same checks as params.yaml."""
+    name = next((k for k, v in SECTIONS.items() if v is cls), cls.__name__)
+    hint = "; the file is damaged or from another nrdfer version: re-run training"
+    return _build(cls, data, name, lambda key: source, hint)
