@@ -9,8 +9,7 @@ the data root, so the manifest does not depend on where the data lives), ``sourc
 ``status`` (``ok`` or the reason the clip is left out) and ``detail``.
 
 Nothing is dropped silently: every CSV row and every clip on disk becomes a row; a bad one
-gets a status other than ``ok`` and the summary line counts it. Layouts: see
-``/work/shared/spec/datasets.md``.
+gets a status other than ``ok`` and the summary line counts it. Layouts: see docs/data.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ it every 7 epochs: over 70 epochs that is a factor 2**-10 ~= 1e-3, the default h
 
 Data: ``train_batches(epoch)`` returns the batches of one epoch for this rank. It must depend
 only on the epoch (and the seed it was built with), so a resumed run sees the same data as an
-uninterrupted one. Model selection (paper protocol, spec/datasets.md): the last epoch, or the
+uninterrupted one. Model selection (paper protocol, docs/data.md): the last epoch, or the
 best epoch on a validation split carved out of the training folds. When per-epoch test
 evaluation is on, the literature's "best epoch on the test fold" is computed too and every key
 carrying it starts with ``best_on_test_``: it was chosen on the test fold and is optimistic.

@@ -5,7 +5,7 @@
   (which reports 2 FLOPs per MAC) under ``sdpa_kernel(SDPBackend.MATH)`` so fused attention is
   counted too. Normalisation and activations are not MACs and are not counted.
 - **Paper convention**: the numbers of the paper's Tables 3-5, which were measured with *thop*
-  on the authors' code (spec/architecture.md): module hooks count convolutions
+  on the authors' code (docs/model.md): module hooks count convolutions
   (``out.numel() · (C_in/groups · k_h·k_w + bias)``), linear layers (``in_features ·
   out.numel()``) and normalisation layers (``2 · in.numel()``), but *no* functional op (the
   attention matmuls are missed); and the authors' residual wrapper called every transformer

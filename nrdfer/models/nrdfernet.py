@@ -133,7 +133,7 @@ class NRDFERNet(nn.Module):
         self.apply(self._init_weights)
 
     def _init_weights(self, m: nn.Module) -> None:
-        """Kaiming-normal convs, BN/LN γ=1 β=0, trunc-normal Linear (spec/architecture.md)."""
+        """Kaiming-normal convs, BN/LN γ=1 β=0, trunc-normal Linear (docs/model.md)."""
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):

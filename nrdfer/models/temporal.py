@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nrdfer.models.spatial import TransformerLayer
+from nrdfer.models.layers import TransformerLayer
 
 __all__ = ["DynamicClassToken", "LearnedClassToken", "TemporalTransformer", "attention_rollout"]
 

@@ -72,7 +72,7 @@ def test_output_shapes(tiny, frames, width, stride, classes, image):
 def test_paper_token_width_is_derived(paper_params):
     with torch.device("meta"):
         model = build_model(paper_params)
-    assert model.token_dim == 4096  # 256 · 4 · 4 at 112 px (spec/architecture.md)
+    assert model.token_dim == 4096  # 256 · 4 · 4 at 112 px (docs/model.md)
     assert model.temporal.pos_embed.shape == (16, 4096)
     assert model.dsf.static.pos_embed.shape == (16, 256)
 

@@ -1,6 +1,6 @@
 """Writing generated clips in the exact on-disk layouts of DFEW and AFEW.
 
-See ``/work/shared/spec/datasets.md`` (and docs/demo-data.md):
+See docs/data.md (the real layouts) and docs/demo-data.md:
 
 - DFEW: ``Clip/clip_224x224/<5-digit id>/<frames>.jpg`` (face-centred crops),
   ``Clip/original/<id>.mp4`` and ``EmoLabel_DataSplit/{train,test}(single-labeled)/set_{1..5}.csv``

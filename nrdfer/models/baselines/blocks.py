@@ -1,7 +1,7 @@
 """Building blocks shared by the baselines of paper Tables 4-5: 2D/3D ResNet pieces, the
 clip layout helpers, width scaling and the common :class:`ModelOutput` construction.
 
-The 2D residual block is NR-DFERNet's :class:`nrdfer.models.spatial.BasicBlock` (He et al.
+The 2D residual block is NR-DFERNet's :class:`nrdfer.models.layers.BasicBlock` (He et al.
 2016, projection shortcut), reused here for the per-frame ResNet-18 of the recurrent baselines
 and Former-DFER.
 """
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from nrdfer.models.layers import BasicBlock, conv_out_size
 from nrdfer.models.output import ModelOutput
-from nrdfer.models.spatial import BasicBlock, conv_out_size
 
 if TYPE_CHECKING:
     from nrdfer.params import ModelParams

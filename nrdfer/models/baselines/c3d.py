@@ -28,9 +28,9 @@ from nrdfer.models.baselines.blocks import (
     to_volume,
     width_scale,
 )
+from nrdfer.models.layers import conv_out_size
 from nrdfer.models.output import ModelOutput
 from nrdfer.models.registry import register
-from nrdfer.models.spatial import conv_out_size
 
 if TYPE_CHECKING:
     from nrdfer.params import ModelParams

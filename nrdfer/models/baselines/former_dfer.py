@@ -16,7 +16,7 @@ published code's count, see docs/baselines.md.) Data flow at the paper's sizes::
       ↓   → 3 encoders (8 heads × 64, MLP 1024) → class token = feature  (B, 512)
       ↓ Linear → logits (B, K)
 
-The encoders are pre-LN ViT layers (NR-DFERNet's :class:`~nrdfer.models.spatial.TransformerLayer`)
+The encoders are pre-LN ViT layers (NR-DFERNet's :class:`~nrdfer.models.layers.TransformerLayer`)
 called once per layer, as in Former-DFER's residual wrapper (``paper_call_count = 1``). In eval
 mode the class-token attention rollout over the frames is returned as ``attention``.
 """
@@ -37,9 +37,9 @@ from nrdfer.models.baselines.blocks import (
     scale_width,
     width_scale,
 )
+from nrdfer.models.layers import TransformerLayer
 from nrdfer.models.output import ModelOutput
 from nrdfer.models.registry import register
-from nrdfer.models.spatial import TransformerLayer
 from nrdfer.models.temporal import attention_rollout
 
 if TYPE_CHECKING:
