@@ -9,10 +9,12 @@ colleagues sharing a project folder can read them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
 import secrets
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -187,3 +189,120 @@ def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> None:
 def write_plot_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """A list of flat records (one per x value) for ``dvc plots``, as JSON."""
     write_json(path, list(rows))
+
+
+# ------------------------------------------------------------------------------------------
+# Torch files: training checkpoints and model files (read with weights_only=True)
+# ------------------------------------------------------------------------------------------
+# A training checkpoint holds everything a killed run needs to continue bit-identically (see
+# nrdfer.engine.checkpoint for the random-number states). A model file (what evaluation and
+# ``nrdfer predict`` read) holds the weights plus what rebuilds the model without params.yaml:
+# the model params dict, the class names and a ``preprocess`` dict. ``weights_only`` loading
+# accepts only tensors and plain Python containers.
+
+CHECKPOINT_FORMAT = 1
+"""Bumped when the layout of the saved dict changes; older files are refused with a message."""
+
+
+def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> None:
+    """Save ``state`` (tensors and plain containers only) to ``path`` atomically.
+
+    The file is written next to ``path`` and renamed over it, so a run killed mid-write leaves
+    the previous checkpoint intact.
+    """
+    payload = _same_shape({"format": CHECKPOINT_FORMAT, **state})
+    # a file object, not the temp name: torch.save names the zip records after a file name,
+    # which would put the random temp name into the bytes (same weights, different file)
+    with atomic_open(path, "wb") as fh:
+        import torch
+
+        torch.save(payload, fh)
+
+
+def _same_shape(obj: Any) -> Any:
+    """``obj`` rebuilt with every string interned and no container shared.
+
+    pickle writes a string once and refers back to it where the *same object* recurs, so a
+    history read back from a checkpoint (fresh string objects) next to keys made by this run
+    would give other bytes than an uninterrupted run (same values): a resumed ``last.pt``
+    would hash differently in DVC. Interned, equal strings are one object in both runs.
+    """
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, Mapping):
+        return {_same_shape(k): _same_shape(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_same_shape(v) for v in obj)
+    return obj
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: Any = "cpu",
+    *,
+    what: str = "checkpoint",
+    fix: str = "delete it and re-run training",
+) -> dict[str, Any]:
+    """Load a file written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Raises:
+        UserError: the file is missing, unreadable or of another format (``what`` and ``fix``
+            word the message).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: {what} not found; run the train stage first")
+    state = load_torch(path, what, fix, map_location)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path}: not an nrdfer {what} of format {CHECKPOINT_FORMAT}; {fix}")
+    return state
+
+
+def model_file_state(
+    model_state: Mapping[str, Any],
+    *,
+    model_params: Mapping[str, Any],
+    classes: list[str] | tuple[str, ...],
+    preprocess: Mapping[str, Any],
+    info: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The content of a model file: weights plus what rebuilds and feeds the model.
+
+    Args:
+        model_state: the model's ``state_dict`` (moved to CPU here).
+        model_params: ``to_dict(ModelParams)``, enough for ``build_model`` without params.yaml.
+        classes: class names in output order.
+        preprocess: how inputs must be prepared (frames, size, sampling), for ``nrdfer predict``.
+        info: provenance, e.g. selected epoch and selection rule.
+    """
+    return {
+        "kind": "model",
+        "model_state": {k: v.detach().cpu() for k, v in model_state.items()},
+        "model_params": dict(model_params),
+        "classes": list(classes),
+        "preprocess": dict(preprocess),
+        "info": dict(info),
+    }
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file: part of a run's identity (shard index, initial weights), so a
+    persisted checkpoint is resumed from only when the data and the starting point match."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+MODEL_FILE_FIX = "give the model.pt the train stage writes (re-run training if this is one)"
+
+
+def load_model_file(path: str | Path) -> dict[str, Any]:
+    """Read a model file written from :func:`model_file_state` (``weights_only``)."""
+    state = load_checkpoint(path, what="model file", fix=MODEL_FILE_FIX)
+    if state.get("kind") != "model":
+        raise UserError(
+            f"{path}: not a model file but a {state.get('kind')} checkpoint; {MODEL_FILE_FIX}"
+        )
+    return state

@@ -16,13 +16,7 @@ import numpy as np
 
 from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
 from nrdfer.engine import distributed as D
-from nrdfer.engine.checkpoint import (
-    file_digest,
-    load_model_file,
-    model_file_state,
-    save_checkpoint,
-    seed_everything,
-)
+from nrdfer.engine.checkpoint import seed_everything
 from nrdfer.engine.device import resolve_device, resolve_precision
 from nrdfer.engine.evaluate import (
     SF_PREFIX,
@@ -36,7 +30,14 @@ from nrdfer.engine.evaluate import (
 from nrdfer.engine.metrics import EVALUATION, HEADLINE, write_fold_metrics
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
-from nrdfer.io import read_json, write_plot_rows
+from nrdfer.io import (
+    file_digest,
+    load_model_file,
+    model_file_state,
+    read_json,
+    save_checkpoint,
+    write_plot_rows,
+)
 from nrdfer.labels import CLASSES
 from nrdfer.models import build_model
 from nrdfer.models.registry import model_keys

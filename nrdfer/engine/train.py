@@ -31,13 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nrdfer.engine import distributed as D
-from nrdfer.engine.checkpoint import (
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-    seed_everything,
-)
+from nrdfer.engine.checkpoint import capture_rng_state, restore_rng_state, seed_everything
 from nrdfer.engine.device import (
     autocast,
     make_grad_scaler,
@@ -48,6 +42,7 @@ from nrdfer.engine.device import (
 )
 from nrdfer.engine.evaluate import Batch, compute_metrics, predict
 from nrdfer.errors import UserError
+from nrdfer.io import load_checkpoint, save_checkpoint
 from nrdfer.params import TrainParams
 
 BEST_ON_TEST_NOTE = "epoch chosen on the test fold (DFER literature practice): optimistic"

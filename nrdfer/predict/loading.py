@@ -1,6 +1,6 @@
 """A model file -> the model, its class names and how its inputs must be prepared.
 
-A model file (``nrdfer.engine.checkpoint.model_file_state``) carries the ``model`` params dict,
+A model file (``nrdfer.io.model_file_state``) carries the ``model`` params dict,
 the class names and a ``preprocess`` dict. Inference reads from ``preprocess``:
 
 - ``U``, ``V``, ``size``: the test-protocol sampling (paper §3.2) and the input side;
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nrdfer.engine.checkpoint import load_model_file
 from nrdfer.errors import UserError
+from nrdfer.io import load_model_file
 from nrdfer.models import build_model
 from nrdfer.params import DetectAlignParams, EnhanceParams, ModelParams, from_dict
 

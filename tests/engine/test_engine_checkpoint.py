@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from nrdfer.engine.checkpoint import (
-    capture_rng_state,
-    load_checkpoint,
-    load_model_file,
-    model_file_state,
-    restore_rng_state,
-    save_checkpoint,
-)
+from nrdfer.engine.checkpoint import capture_rng_state, restore_rng_state
 from nrdfer.engine.device import autocast, resolve_device, resolve_precision, unwrap
 from nrdfer.engine.evaluate import compute_metrics, predict
 from nrdfer.errors import UserError
+from nrdfer.io import load_checkpoint, load_model_file, model_file_state, save_checkpoint
 from nrdfer.labels import CLASSES
 from tests.engine.tiny_engine import BatchSource, TinyVideoNet, make_clips
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from nrdfer.engine.checkpoint import load_checkpoint, seed_everything
+from nrdfer.engine.checkpoint import seed_everything
 from nrdfer.engine.distributed import DistContext
 from nrdfer.engine.train import fit
+from nrdfer.io import load_checkpoint
 from nrdfer.labels import CLASSES
 from tests.engine.tiny_engine import BatchSource, TinyVideoNet, ddp_worker, make_clips, train_params
 

@@ -8,13 +8,14 @@ import time
 import pytest
 import torch
 
-from nrdfer.engine.checkpoint import load_checkpoint, seed_everything
+from nrdfer.engine.checkpoint import seed_everything
 from nrdfer.engine.train import (
     BEST_ON_TEST_NOTE,
     TrainingDiverged,
     fit,
     lr_gamma,
 )
+from nrdfer.io import load_checkpoint
 from nrdfer.labels import CLASSES
 from tests.engine.tiny_engine import BatchSource, NanAfter, TinyVideoNet, make_clips, train_params
 

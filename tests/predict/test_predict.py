@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nrdfer.cli import main
-from nrdfer.engine.checkpoint import save_checkpoint
+from nrdfer.io import save_checkpoint
 from nrdfer.labels import CLASSES, NEUTRAL
 from nrdfer.predict.decode import window_bounds
 from nrdfer.predict.loading import load_model_for_inference

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from nrdfer.data import shards as S
-from nrdfer.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_model_file
 from nrdfer.errors import UserError
+from nrdfer.io import CHECKPOINT_FORMAT, load_checkpoint, load_model_file
 from nrdfer.predict.loading import load_model_for_inference
 from nrdfer.preprocess.checkpoints import load_weights
 from nrdfer.preprocess.enhance import load_enlightengan, load_zerodce
