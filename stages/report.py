@@ -1,5 +1,5 @@
 """The paper's Tables 1-5 (Markdown + CSV, the paper's numbers beside ours) and Figures 4-6
-plus confusion matrices (PNG) from the pipeline's metrics, features and curves."""
+plus confusion matrices (PNG) from the pipeline's result files only (metrics, features, curves)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from _common import add_input, add_output, load, run, stage_parser
 
 from nrdfer.report.build import ReportInputs, write_report
 
-PARAMS = ("base.seed", "data", "model", "report")
+PARAMS = ("base.seed", "model", "report")
 
 
 def build_parser():
@@ -25,7 +25,6 @@ def build_parser():
     add_input(parser, "--oversample", help="dir of NR-DFERNet* runs")
     add_input(parser, "--afew", required=False, help="AFEW val metrics of NR-DFERNet")
     add_input(parser, "--fig4-curves", help="dvclive plots dir of the Fig. 4 fold")
-    add_input(parser, "--shards", help="DFEW shard dir (frames of Fig. 5)")
     add_output(parser, "--tables", help="directory for the tables (Markdown and CSV)")
     add_output(parser, "--figures", help="directory for the PNG figures")
     return parser
@@ -45,14 +44,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         oversample=Path(args.oversample),
         afew=Path(args.afew) if args.afew else None,
         fig4_curves=Path(args.fig4_curves),
-        shards=Path(args.shards),
     )
     written = write_report(
         inputs,
         Path(args.tables),
         Path(args.figures),
         base=p["base"],
-        data=p["data"],
         model=p["model"],
         report=p["report"],
     )

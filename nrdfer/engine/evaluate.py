@@ -43,6 +43,7 @@ class Predictions:
     filter_fired: np.ndarray  # (N,) bool
     features: np.ndarray  # (N, D) float32 pooled clip features
     attention: np.ndarray | None  # (N, T') float32 per-frame attention, or None
+    frames: np.ndarray | None = None  # (n, T, H, W, 3) uint8 input frames of the first n clips
 
     @property
     def pred_seq(self) -> np.ndarray:
@@ -62,6 +63,7 @@ def predict(
     *,
     progress: bool = False,
     desc: str = "eval",
+    keep_frames: int = 0,
 ) -> Predictions:
     """Run ``model`` in eval mode over ``batches`` and collect its outputs (restores train mode).
 
@@ -72,10 +74,12 @@ def predict(
         precision: autocast precision for the forward pass.
         progress: show a progress bar.
         desc: the progress bar's label.
+        keep_frames: keep the input frames of the first this many clips (paper Fig. 5).
     """
     was_training = model.training
     model.eval()
     keys: list[str] = []
+    kept: list[np.ndarray] = []  # (b, T, H, W, 3) uint8 chunks, keep_frames clips in all
     cols: dict[str, list[np.ndarray]] = {
         k: [] for k in ("labels", "logits_seq", "logits", "fired", "feature", "attention")
     }
@@ -86,6 +90,9 @@ def predict(
             with autocast(device, precision):
                 out = model(to_float_clips(clips, device))
             keys.extend(str(k) for k in batch_keys)
+            room = keep_frames - sum(len(k) for k in kept)
+            if room > 0:  # (B, T, 3, H, W) -> (b, T, H, W, 3)
+                kept.append(clips[:room].permute(0, 1, 3, 4, 2).cpu().numpy().astype(np.uint8))
             cols["labels"].append(labels.cpu().numpy().astype(np.int64))
             cols["logits_seq"].append(out.logits_seq.float().cpu().numpy())
             cols["logits"].append(out.logits.float().cpu().numpy())
@@ -109,6 +116,7 @@ def predict(
         filter_fired=cat("fired"),
         features=cat("feature"),
         attention=cat("attention") if len(cols["attention"]) == len(cols["labels"]) else None,
+        frames=np.concatenate(kept, axis=0) if kept else None,
     )
 
 
@@ -196,7 +204,8 @@ def plot_confusion_png(path: str | Path, pred: Predictions, classes: Sequence[st
 def save_features(
     path: str | Path, pred: Predictions, meta: Mapping[str, Any] | None = None
 ) -> None:
-    """Keys, labels, predictions, pooled features and attention (if any) as a compressed npz;
+    """Keys, labels, predictions, pooled features, attention and the kept input frames of the
+    first clips (``frames``; only beside attention: paper Fig. 5) as a compressed npz;
     ``meta`` (the run's settings, e.g. fold and model switches) is stored as a JSON string
     under ``meta`` so a report can group files by content."""
     arrays: dict[str, np.ndarray] = {
@@ -209,5 +218,7 @@ def save_features(
     }
     if pred.attention is not None:
         arrays["attention"] = pred.attention
+        if pred.frames is not None:
+            arrays["frames"] = pred.frames
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)

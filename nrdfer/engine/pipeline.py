@@ -320,7 +320,15 @@ def evaluate_fold(
     model.to(device)
     classes = list(state["classes"])
     loader = eval_loader(shards, fold, data, split=split)
-    pred = predict(model, loader, device, precision, progress=progress, desc=f"eval {split}")
+    pred = predict(
+        model,
+        loader,
+        device,
+        precision,
+        progress=progress,
+        desc=f"eval {split}",
+        keep_frames=evaluate.fig5_clips if evaluate.save_features else 0,
+    )
     metrics = compute_metrics(pred, classes)
     model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
     metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
@@ -356,5 +364,6 @@ def evaluate_fold(
     if not evaluate.save_features:
         pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
         pred.attention = None
+        pred.frames = None
     save_features(outputs.features, pred, meta={"fold": str(fold), "split": split, **model_keys})
     return metrics

@@ -163,6 +163,7 @@ class TrainParams:
 class EvaluateParams:
     precision: Literal["auto", "fp32", "bf16"]
     save_features: bool
+    fig5_clips: Int(0, 64)
 
 
 @frozen
@@ -234,7 +235,6 @@ class CompareParams:
 @frozen
 class ReportParams:
     fig4_fold: Fold
-    fig5_clips: Int(1, 64)
     tsne_perplexity: Float(1, 1000)
     tsne_max_points: Int(2, 10**6)
 

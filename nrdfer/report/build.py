@@ -19,7 +19,7 @@ import numpy as np
 from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
 from nrdfer.labels import CLASSES
-from nrdfer.params import BaseParams, DataParams, ModelParams, ReportParams
+from nrdfer.params import BaseParams, ModelParams, ReportParams
 from nrdfer.report import figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
 
@@ -53,7 +53,6 @@ class ReportInputs:
     oversample: Path  # dir of NR-DFERNet* runs (Table 5)
     afew: Path | None  # AFEW val metrics of NR-DFERNet (Table 4), or None
     fig4_curves: Path  # dvclive plots dir of the Fig. 4 fold
-    shards: Path  # DFEW shard dir (frames for Fig. 5)
 
 
 def load_features(directory: Path) -> list[dict[str, Any]]:
@@ -80,29 +79,12 @@ def _pick_component(feats: Sequence[Mapping[str, Any]], dsf: bool, dct: bool) ->
     ]
 
 
-def _fig5_frames(
-    shards: Path, fold: str, data: DataParams, keys: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """The test-protocol frames of ``keys`` (T, H, W, 3) from the shards of ``fold``."""
-    from nrdfer.data.shards import eval_loader
-
-    wanted, found = set(keys), {}
-    for clips, _, batch_keys in eval_loader(shards, fold, data, split="test", num_workers=0):
-        for clip, key in zip(clips, batch_keys, strict=True):
-            if key in wanted:
-                found[key] = clip.permute(0, 2, 3, 1).numpy()  # (T, 3, H, W) -> (T, H, W, 3)
-        if len(found) == len(wanted):
-            break
-    return {k: found[k] for k in keys if k in found}
-
-
 def write_report(
     inputs: ReportInputs,
     tables_dir: Path,
     figures_dir: Path,
     *,
     base: BaseParams,
-    data: DataParams,
     model: ModelParams,
     report: ReportParams,
 ) -> list[Path]:
@@ -174,11 +156,10 @@ def write_report(
     comp_feats = load_features(inputs.components)
     with_dct = _pick_component(comp_feats, dsf=True, dct=True)
     without_dct = _pick_component(comp_feats, dsf=True, dct=False)
-    if with_dct and without_dct and "attention" in with_dct[0] and "attention" in without_dct[0]:
+    if with_dct and without_dct and "attention" in without_dct[0] and "frames" in with_dct[0]:
         a, b = without_dct[0], with_dct[0]
-        fold = str(b["meta"]["fold"])
-        keys = [str(k) for k in b["keys"][: report.fig5_clips]]
-        frames = _fig5_frames(inputs.shards, fold, data, keys)
+        # the frames evaluation kept (evaluate.fig5_clips): the first test clips of the fold
+        frames = dict(zip(map(str, b["keys"]), b["frames"], strict=False))
         att = {
             "without DCT": dict(zip(map(str, a["keys"]), a["attention"], strict=True)),
             "with DCT": dict(zip(map(str, b["keys"]), b["attention"], strict=True)),

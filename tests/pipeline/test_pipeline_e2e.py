@@ -45,6 +45,26 @@ def test_every_table_and_figure(pipeline):
     assert len(t1) == 9 and all(row.split(",")[4] != "" for row in t1[1:])  # all 8 ours filled
 
 
+def test_fig5_frames_come_with_the_evaluation(pipeline):
+    """The report reads result files only: the components run keeps the test-protocol input
+    frames of its first `evaluate.fig5_clips` clips beside their attention."""
+    import numpy as np
+
+    from nrdfer.data.shards import eval_loader
+    from nrdfer.params import load_params
+
+    params = load_params(pipeline / "params.yaml", ["data", "evaluate"])
+    run_dir = pipeline / "models/ablation/components/dsftrue-dcttrue/fold1"
+    with np.load(run_dir / "features.npz", allow_pickle=False) as z:
+        keys, frames, attention = list(z["keys"]), z["frames"], z["attention"]
+    n = params["evaluate"].fig5_clips
+    assert frames.dtype == np.uint8 and frames.shape[0] == n == 2 and len(attention) == len(keys)
+    clips, _, batch_keys = next(iter(eval_loader(pipeline / "data/shards/dfew", "1", params["data"],
+                                                 split="test", num_workers=0)))  # fmt: skip
+    assert list(batch_keys[:n]) == keys[:n]
+    assert np.array_equal(frames, clips[:n].permute(0, 1, 3, 4, 2).numpy())
+
+
 def test_summary_and_metrics_show(pipeline):
     summary = json.loads((pipeline / "reports/summary/dfew.json").read_text())
     assert summary["folds"] == 5 and summary["fold_list"] == "1,2,3,4,5"
@@ -118,8 +138,7 @@ STALE = {
         "oversample@1",
         "compare@resnet18_lstm-1",
         "compare_afew@resnet18_lstm",
-        "report",
-    },  # fmt: skip
+    },  # fmt: skip  (the report reads no data params: Fig. 5's frames come with the features)
     # AFEW fine-tuning sets its own lr (train_afew overlays train)
     "train.lr": {
         *(f"train{f}" for f in FOLDS),

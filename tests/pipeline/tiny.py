@@ -49,7 +49,7 @@ TINY = [
     "ablation.N=[1]",
     "compare.models=[resnet18_lstm]",
     "compare.folds=[1]",
-    "report.fig5_clips=2",
+    "evaluate.fig5_clips=2",
     "report.tsne_perplexity=5.0",
 ]
 

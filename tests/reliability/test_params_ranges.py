@@ -162,7 +162,7 @@ BAD: dict[str, list[str]] = {
     "compare.models": ["[nrdfernet]", "[c3d, c3d]", "[nope]"],
     "compare.folds": ["[]", "[101]"],
     "report.fig4_fold": ["0"],
-    "report.fig5_clips": ["0", "100"],
+    "evaluate.fig5_clips": ["-1", "100"],
     "report.tsne_perplexity": ["0.5"],
     "report.tsne_max_points": ["1"],
 }
