@@ -176,6 +176,202 @@ def _summary_line(record: Mapping[str, Any], epochs: int, seconds: float) -> str
     return " | ".join(parts)
 
 
+@dataclass
+class _Run:
+    """The state of one training run: what a checkpoint holds besides the random-number states."""
+
+    base: nn.Module  # the model on its device (what ``state_dict`` saves)
+    net: nn.Module  # what the steps call: ``base`` under DDP and/or ``torch.compile``
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: Any  # torch.amp.GradScaler (a no-op one off CUDA fp16)
+    identity: Any  # canonical run identity: a checkpoint of another run is not resumed from
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_state: dict[str, torch.Tensor] | None = None
+    start: int = 0  # epochs done before this call
+
+
+def _start(
+    model: nn.Module,
+    params: TrainParams,
+    device: torch.device,
+    ctx: D.DistContext,
+    run_identity: Mapping[str, Any],
+) -> _Run:
+    """Model on ``device`` (DDP-wrapped, compiled if asked), optimizer, schedule, grad scaler."""
+    base = prepare_model(model, device, channels_last=params.channels_last, compile_model=False)
+    net = D.wrap_ddp(base, ctx, device)
+    if params.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    optimizer = make_optimizer(base, params)
+    return _Run(
+        base=base,
+        net=net,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_gamma(params)),
+        scaler=make_grad_scaler(device, resolve_precision(params.precision, device)),
+        identity=_canonical(dict(run_identity)),
+    )
+
+
+def _resume(
+    run: _Run, checkpoint_path: Path, seed: int, ctx: D.DistContext, params: TrainParams, show: bool
+) -> None:
+    """Continue from ``checkpoint_path`` when it holds this run (same identity): weights,
+    optimizer, schedule, scaler, history and every rank's random-number states; otherwise seed
+    a fresh run."""
+    state = load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
+    if state is not None and state.get("identity") != run.identity:
+        if ctx.is_main:
+            tqdm.write(
+                f"{checkpoint_path}: written with other params; ignoring it and starting afresh"
+            )
+        state = None
+    if state is None:
+        seed_everything(seed + ctx.rank)
+        return
+    unwrap(run.base).load_state_dict(state["model_state"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    run.history = list(state["history"])
+    run.best_val_state = state.get("best_val_state")
+    run.start = int(state["epoch"])
+    rng = state["rng"]
+    if len(rng) == ctx.world_size:
+        restore_rng_state(rng[ctx.rank])
+    else:
+        seed_everything(seed + ctx.rank + 7919 * run.start)
+    if show:
+        tqdm.write(f"resuming from {checkpoint_path} after epoch {run.start}/{params.epochs}")
+
+
+def _train_one_epoch(
+    run: _Run,
+    batches: Iterable[Batch],
+    params: TrainParams,
+    device: torch.device,
+    ctx: D.DistContext,
+    epoch: int,
+    checkpoint_path: Path,
+    show: bool,
+) -> dict[str, Any]:
+    """One pass over ``batches``; returns the epoch's record (lr, train loss and accuracy over
+    every rank's clips). A NaN/inf loss raises :class:`TrainingDiverged`."""
+    precision = resolve_precision(params.precision, device)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.net.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss*B, correct, clips
+    try:
+        total: int | None = len(batches)  # type: ignore[arg-type]
+    except TypeError:  # iterable-style loaders have no length
+        total = None
+    step_bar = tqdm(batches, desc=f"epoch {epoch + 1}", total=total, leave=False, disable=not show)
+    base = unwrap(run.base)
+    for step, (clips, labels, _keys) in enumerate(step_bar, start=1):
+        x = to_float_clips(clips, device)  # (B, T, 3, H, W) float in [0, 1]
+        y = labels.to(device, non_blocking=True)  # (B,)
+        with autocast(device, precision):
+            out = run.net(x)
+        loss = F.cross_entropy(out.logits_seq.float(), y)
+        if hasattr(base, "extra_loss"):  # center / EC-STFL baselines
+            loss = loss + base.extra_loss(out, y)
+        if not torch.isfinite(loss):
+            kept = (
+                f"the last good checkpoint {checkpoint_path} (after epoch {epoch}) is kept"
+                if epoch > 0
+                else "no checkpoint was written yet"
+            )
+            raise TrainingDiverged(
+                f"loss is {loss.item()} at epoch {epoch + 1}, step {step}; training stopped "
+                f"and {kept}. Lower train.lr, set train.grad_clip, or check the data."
+            )
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        if params.grad_clip > 0:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(run.base.parameters(), params.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        with torch.no_grad():
+            n = y.numel()
+            sums += torch.stack(
+                [
+                    loss.detach().double() * n,
+                    (out.logits_seq.argmax(dim=1) == y).sum().double(),
+                    torch.tensor(float(n), dtype=torch.float64, device=device),
+                ]
+            )
+        if show and step % params.log_every == 0:
+            step_bar.set_postfix(loss=f"{loss.item():.4f}")
+    step_bar.close()
+    run.scheduler.step()
+    sums = D.all_reduce_sum(sums, ctx).cpu()
+    if sums[2] == 0:
+        raise UserError(f"epoch {epoch + 1}: the training loader gave no clips")
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "train_loss": float(sums[0] / sums[2]),
+        "train_acc": float(sums[1] / sums[2]),
+    }
+
+
+def _evaluate_epoch(
+    run: _Run,
+    record: dict[str, Any],
+    params: TrainParams,
+    device: torch.device,
+    classes: Sequence[str],
+    val_batches: Callable[[], Iterable[Batch]] | None,
+    test_batches: Callable[[], Iterable[Batch]] | None,
+) -> None:
+    """Rank 0, after an epoch: validation metrics (keeping the best weights for
+    ``selection: val``) and, when ``eval_every_epoch``, test metrics, added to ``record``."""
+    precision = resolve_precision(params.precision, device)
+    plain = unwrap(run.base)
+    if val_batches is not None:
+        vm = compute_metrics(predict(plain, val_batches(), device, precision), classes)
+        record.update(_eval_record("val_", vm))
+        best_so_far = max((r[VAL_SELECTION_KEY] for r in run.history), default=-math.inf)
+        if record[VAL_SELECTION_KEY] > best_so_far:
+            run.best_val_state = _cpu_state(plain)
+    if params.eval_every_epoch and test_batches is not None:
+        tm = compute_metrics(predict(plain, test_batches(), device, precision), classes)
+        record.update(_eval_record("test_", tm))
+
+
+def _save_checkpoint(
+    run: _Run, checkpoint_path: Path, rng_states: list[Any], classes: Sequence[str]
+) -> None:
+    """Rank 0: everything a killed run needs to continue bit-identically, written atomically."""
+    ckpt: dict[str, Any] = {
+        "kind": "training",
+        "identity": run.identity,
+        "epoch": run.history[-1]["epoch"],
+        "model_state": _cpu_state(run.base),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": rng_states,
+        "history": run.history,
+        "classes": list(classes),
+    }
+    if run.best_val_state is not None:
+        ckpt["best_val_state"] = run.best_val_state
+    save_checkpoint(checkpoint_path, ckpt)
+
+
+def _selected(run: _Run, params: TrainParams) -> tuple[int, dict[str, torch.Tensor]]:
+    """The 1-based epoch kept and its weights: the last, or the best on validation."""
+    if params.selection != "val":
+        return len(run.history), _cpu_state(run.base)
+    if run.best_val_state is None:
+        raise UserError("selection 'val': no epoch was evaluated on the validation split")
+    best = max(run.history, key=lambda r: (r[VAL_SELECTION_KEY], -r["epoch"]))["epoch"]
+    return best, run.best_val_state
+
+
 def fit(
     model: nn.Module,
     train_batches: Callable[[int], Iterable[Batch]],
@@ -226,141 +422,27 @@ def fit(
             "train.selection is 'val' but the fold has no validation split; set "
             "folds.val_fraction > 0 or train.selection: last"
         )
-    precision = resolve_precision(params.precision, device)
-    base = prepare_model(model, device, channels_last=params.channels_last, compile_model=False)
-    net = D.wrap_ddp(base, ctx, device)
-    if params.compile:
-        net = torch.compile(net)  # type: ignore[assignment]
-    optimizer = make_optimizer(base, params)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_gamma(params))
-    scaler = make_grad_scaler(device, precision)
-    identity = _canonical(dict(run_identity))
-
-    history: list[dict[str, Any]] = []
-    best_val_state: dict[str, torch.Tensor] | None = None
-    start = 0
-    state = load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
-    if state is not None and state.get("identity") != identity:
-        if ctx.is_main:
-            tqdm.write(
-                f"{checkpoint_path}: written with other params; ignoring it and starting afresh"
-            )
-        state = None
-    if state is not None:
-        unwrap(base).load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history = list(state["history"])
-        best_val_state = state.get("best_val_state")
-        start = int(state["epoch"])
-        rng = state["rng"]
-        if len(rng) == ctx.world_size:
-            restore_rng_state(rng[ctx.rank])
-        else:
-            seed_everything(seed + ctx.rank + 7919 * start)
-        if ctx.is_main and progress:
-            tqdm.write(f"resuming from {checkpoint_path} after epoch {start}/{params.epochs}")
-    else:
-        seed_everything(seed + ctx.rank)
+    show = progress and ctx.is_main
+    run = _start(model, params, device, ctx, run_identity)
+    _resume(run, checkpoint_path, seed, ctx, params, show)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    live = _Live(Path(live_dir), history) if (live_dir is not None and ctx.is_main) else None
-    show = progress and ctx.is_main
+    live = _Live(Path(live_dir), run.history) if (live_dir is not None and ctx.is_main) else None
     epoch_bar = tqdm(
-        range(start, params.epochs), desc="epochs", initial=start, total=params.epochs,
+        range(run.start, params.epochs), desc="epochs", initial=run.start, total=params.epochs,
         disable=not show,
     )  # fmt: skip
     for epoch in epoch_bar:
         t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        net.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss*B, correct, clips
         batches = train_batches(epoch)
-        try:
-            total: int | None = len(batches)  # type: ignore[arg-type]
-        except TypeError:  # iterable-style loaders have no length
-            total = None
-        step_bar = tqdm(
-            batches, desc=f"epoch {epoch + 1}", total=total, leave=False, disable=not show
-        )
-        for step, (clips, labels, _keys) in enumerate(step_bar, start=1):
-            x = to_float_clips(clips, device)
-            y = labels.to(device, non_blocking=True)
-            with autocast(device, precision):
-                out = net(x)
-            loss = F.cross_entropy(out.logits_seq.float(), y)
-            if hasattr(unwrap(base), "extra_loss"):  # center / EC-STFL baselines
-                loss = loss + unwrap(base).extra_loss(out, y)
-            if not torch.isfinite(loss):
-                kept = (
-                    f"the last good checkpoint {checkpoint_path} (after epoch {epoch}) is kept"
-                    if epoch > 0
-                    else "no checkpoint was written yet"
-                )
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, step {step}; training stopped "
-                    f"and {kept}. Lower train.lr, set train.grad_clip, or check the data."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if params.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(base.parameters(), params.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            with torch.no_grad():
-                n = y.numel()
-                sums += torch.stack(
-                    [
-                        loss.detach().double() * n,
-                        (out.logits_seq.argmax(dim=1) == y).sum().double(),
-                        torch.tensor(float(n), dtype=torch.float64, device=device),
-                    ]
-                )
-            if show and step % params.log_every == 0:
-                step_bar.set_postfix(loss=f"{loss.item():.4f}")
-        step_bar.close()
-        scheduler.step()
-        sums = D.all_reduce_sum(sums, ctx).cpu()
-        if sums[2] == 0:
-            raise UserError(f"epoch {epoch + 1}: the training loader gave no clips")
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "train_loss": float(sums[0] / sums[2]),
-            "train_acc": float(sums[1] / sums[2]),
-        }
+        record = _train_one_epoch(run, batches, params, device, ctx, epoch, checkpoint_path, show)
         if ctx.is_main:
-            plain = unwrap(base)
-            if val_batches is not None:
-                vm = compute_metrics(predict(plain, val_batches(), device, precision), classes)
-                record.update(_eval_record("val_", vm))
-                best_so_far = max((r[VAL_SELECTION_KEY] for r in history), default=-math.inf)
-                if record[VAL_SELECTION_KEY] > best_so_far:
-                    best_val_state = _cpu_state(plain)
-            if params.eval_every_epoch and test_batches is not None:
-                tm = compute_metrics(predict(plain, test_batches(), device, precision), classes)
-                record.update(_eval_record("test_", tm))
-        history.append(record)
+            _evaluate_epoch(run, record, params, device, classes, val_batches, test_batches)
+        run.history.append(record)
         rng_states = D.gather_objects(capture_rng_state(), ctx)
         if ctx.is_main:
-            ckpt: dict[str, Any] = {
-                "kind": "training",
-                "identity": identity,
-                "epoch": epoch + 1,
-                "model_state": _cpu_state(base),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": rng_states,
-                "history": history,
-                "classes": list(classes),
-            }
-            if best_val_state is not None:
-                ckpt["best_val_state"] = best_val_state
-            save_checkpoint(checkpoint_path, ckpt)
+            _save_checkpoint(run, checkpoint_path, rng_states, classes)
             if live is not None:
                 live.log(record)
             if show:
@@ -372,18 +454,12 @@ def fit(
     if live is not None:
         live.close()
 
-    if params.selection == "val":
-        if best_val_state is None:
-            raise UserError("selection 'val': no epoch was evaluated on the validation split")
-        best_epoch = max(history, key=lambda r: (r[VAL_SELECTION_KEY], -r["epoch"]))["epoch"]
-        selected, model_state = best_epoch, best_val_state
-    else:
-        selected, model_state = len(history), _cpu_state(base)
+    selected, model_state = _selected(run, params)
     return FitResult(
-        history=history,
+        history=run.history,
         selected_epoch=selected,
         selection=params.selection,
         model_state=model_state,
-        best_on_test=best_on_test(history),
-        resumed_from_epoch=start,
+        best_on_test=best_on_test(run.history),
+        resumed_from_epoch=run.start,
     )
