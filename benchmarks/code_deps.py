@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import time
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -83,7 +85,9 @@ def main() -> None:
             }
         )
     result = {
-        "project": str(project),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
+        "project": project.name,
         "stages": len(deps),
         "pipeline_seconds": round(total, 1),
         "whole_package": {"stages": len(deps), "seconds": round(total, 1)},
