@@ -9,12 +9,22 @@ inference call the same code and the rule is tested alone:
   probability < μ2, the clip's neutral probability is set to zero; otherwise logits^seq is
   returned unchanged.
 
-"Probability zero" is implemented by setting the neutral logit to the clip's largest logit
-minus :data:`SUPPRESSION_MARGIN` (10⁴), not to −inf or ``finfo.min``: ``exp(−10⁴)`` underflows to
-exactly 0 in every float dtype (float16 to float64), so ``softmax`` gives neutral probability
-exactly 0, while the logit itself stays finite in every dtype and after casts between them
-(``log_softmax`` and cross-entropy stay finite too, no NaN), and ``argmax`` never picks
-neutral.
+"Probability zero" is implemented by setting the neutral logit to ``m − 10⁴ − |m|``, where m is
+the clip's smallest NON-neutral logit (:data:`SUPPRESSION_MARGIN` = 10⁴). What this guarantees,
+whatever the logits and in float16, bfloat16, float32 and float64 (tested with neutral leading by
+10⁴ and 10⁹, i.e. +inf in float16):
+
+- the suppressed logit is strictly below every other logit (``2m − 10⁴`` for m < 0: doubling is
+  exact in binary floating point), so ``argmax`` never picks neutral;
+- it sits at least 10⁴ below the clip's largest logit, so ``softmax`` gives neutral probability
+  exactly 0 (``exp(−10⁴)`` underflows in every dtype);
+- it is finite unless 2m overflows (m below −32,750 in float16, i.e. logits nobody trains), when
+  it is −inf, which keeps both guarantees.
+
+It is not −inf or ``finfo.min`` in the normal regime so that ``log_softmax`` and cross-entropy
+stay finite and casts between dtypes do not create infinities. In the regime trained models
+reach, the probabilities and predictions equal those of any other suppression (the exact value
+of the suppressed logit does not reach them).
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ __all__ = [
 ]
 
 SUPPRESSION_MARGIN = 1.0e4
-"""A suppressed neutral logit sits this far below the clip's largest logit (softmax -> 0)."""
+"""A suppressed neutral logit sits at least this far below every other logit (softmax -> 0)."""
 
 
 def num_snippets(tokens: int, width: int, stride: int) -> int:
@@ -86,7 +96,9 @@ def snippet_filter(
     fired = clear.any(dim=1)  # (B,)
     classes = torch.arange(logits_seq.shape[-1], device=logits_seq.device)  # (K,)
     suppress = (classes == neutral_index)[None, :] & fired[:, None]  # (B, K)
-    floor = logits_seq.amax(dim=-1, keepdim=True) - SUPPRESSION_MARGIN  # (B, 1)
+    others = logits_seq.masked_fill((classes == neutral_index)[None, :], float("inf"))  # (B, K)
+    low = others.amin(dim=-1, keepdim=True)  # (B, 1) smallest non-neutral logit
+    floor = low - SUPPRESSION_MARGIN - low.abs()  # (B, 1) strictly below every other logit
     return torch.where(suppress, floor, logits_seq), fired
 
 

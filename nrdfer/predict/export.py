@@ -133,8 +133,8 @@ def _compare(
         a, b = ref[name].astype(np.float64), out[name].astype(np.float64)
         diff = np.abs(a - b)
         if name == "logits":
-            # A suppressed neutral logit sits SUPPRESSION_MARGIN (1e4) below the clip's max,
-            # where float32 steps are ~1e-3: compare only that it is suppressed in both.
+            # A suppressed neutral logit sits at least SUPPRESSION_MARGIN (1e4) below the clip's
+            # max, where float32 steps are ~1e-3: compare only that it is suppressed in both.
             suppressed = np.zeros_like(diff, dtype=bool)
             suppressed[:, neutral] = fired
             floor = b.max(axis=1) - SUPPRESSION_MARGIN / 2  # (B,)

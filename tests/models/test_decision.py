@@ -124,7 +124,9 @@ def test_filter_is_per_clip():
     logits, fired = snippet_filter(logits_seq, snip, 0.7, 0.05, NEUTRAL)
     assert fired.tolist() == [True, False, False]
     assert torch.equal(logits[1:], logits_seq[1:])
-    assert logits[0, NEUTRAL] == logits_seq[0].max() - SUPPRESSION_MARGIN
+    low = logits_seq[0, torch.arange(K) != NEUTRAL].min()
+    assert logits[0, NEUTRAL] == low - SUPPRESSION_MARGIN - low.abs()
+    assert logits[0, NEUTRAL] <= logits_seq[0].max() - SUPPRESSION_MARGIN
 
 
 @pytest.mark.parametrize(("mu1", "mu2"), [(1.0, 0.05), (0.7, 0.0)])
@@ -148,6 +150,46 @@ def test_suppressed_softmax_stays_finite(dtype):
         probs = logits.to(lower).softmax(-1)
         assert torch.isfinite(probs).all() and (probs[:, NEUTRAL] == 0).all()
         assert torch.isfinite(logits.to(lower).log_softmax(-1)).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("lead", [1.0e4, 1.0e9])
+@pytest.mark.parametrize("others", ["zeros", "large negative", "random"])
+def test_fired_filter_never_predicts_neutral(dtype, lead, others):
+    """Eq. 7 exact in every regime: when the filter fires, neutral is never the prediction and
+    its probability is exactly 0, even when neutral leads by 1e4 or 1e9 (+inf in float16)."""
+    base = {
+        "zeros": torch.zeros(4, K),
+        "large negative": torch.full((4, K), -3.0e4) + torch.arange(K),
+        "random": torch.randn(4, K, generator=torch.Generator().manual_seed(3)) * 30,
+    }[others]
+    logits_seq = base.clone()
+    logits_seq[:, NEUTRAL] = base.max() + lead
+    logits_seq = logits_seq.to(dtype)  # 1e9 is +inf in float16
+    assert (logits_seq.argmax(-1) == NEUTRAL).all()
+    snip = probs_to_logits([{HAPPY: 0.99, NEUTRAL: 0.001}]).expand(4, 1, K).to(dtype)
+    logits, fired = snippet_filter(logits_seq, snip, 0.7, 0.05, NEUTRAL)
+    assert fired.all() and logits.dtype == dtype
+    assert (logits.argmax(-1) != NEUTRAL).all()
+    probs = logits.float().softmax(-1)
+    assert (probs[:, NEUTRAL] == 0).all() and torch.isfinite(probs).all()
+    keep = torch.arange(K) != NEUTRAL
+    assert torch.equal(logits[:, keep], logits_seq[:, keep])  # the other classes untouched
+
+
+def test_suppression_changes_no_probability_in_the_trained_regime():
+    """Logits of the size trained models give: the probabilities and predictions after the
+    filter equal those of dropping neutral entirely (what any exact suppression gives)."""
+    gen = torch.Generator().manual_seed(11)
+    logits_seq = torch.randn(256, K, generator=gen) * 8
+    snip = probs_to_logits([{SAD: 0.95, NEUTRAL: 0.001}]).expand(256, 1, K)
+    logits, fired = snippet_filter(logits_seq, snip, 0.7, 0.05, NEUTRAL)
+    assert fired.all()
+    keep = torch.arange(K) != NEUTRAL
+    dropped = logits_seq[:, keep].softmax(-1)
+    assert torch.equal(logits.softmax(-1)[:, keep], dropped)
+    expected = torch.arange(K)[keep][logits_seq[:, keep].argmax(-1)]
+    assert torch.equal(logits.argmax(-1), expected)
 
 
 def test_module_matches_function_and_validates():
