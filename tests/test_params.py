@@ -144,3 +144,37 @@ def test_roundtrip_to_from_dict():
     loaded = P.load_all(ROOT / "params.yaml")
     for name, obj in loaded.items():
         assert P.from_dict(P.SECTIONS[name], P.to_dict(obj)) == obj
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("data.V=3", ["model.frames = 16", "data.U x data.V = 8 x 3 = 24", "-S data.V=3"]),
+        ("model.frames=8", ["model.frames = 8", "data.U x data.V", "-S model.frames=8"]),
+        ("data.size=64", ["model.image_size = 48", "data.size = 64", "-S data.size=64"]),
+    ],
+)
+def test_clip_shape_is_cross_checked(override, named):
+    """The model's frame count and input size must be the clips data makes: one line naming
+    both keys and where the value came from, before any work (nrdfer params too)."""
+    with pytest.raises(P.ParamsError) as err:
+        P.load_all(ROOT / "params.yaml", [override])
+    assert all(part in str(err.value) for part in named), str(err.value)
+    consistent = ["data.size=64", "model.image_size=64", "data.V=1", "model.frames=8"]
+    P.load_all(ROOT / "params.yaml", consistent)  # changed together: fine
+
+
+def test_nrdfer_params_refuses_a_clip_shape_mismatch(capsys):
+    from nrdfer.cli import main
+
+    assert main(["params", "--params", str(ROOT / "params.yaml"), "-S", "data.U=4"]) == 2
+    err = capsys.readouterr().err
+    assert "model.frames" in err and "data.U" in err and "Traceback" not in err
+
+
+def test_model_file_is_checked_against_data(tmp_path):
+    """Evaluating a model file with data params that make other clips stops before any work."""
+    model = P.load_section(ROOT / "params.yaml", "model")
+    data = P.load_section(ROOT / "params.yaml", "data", ["data.size=64"])
+    with pytest.raises(P.ParamsError, match=r"model.pt\)"):
+        P.check_clip_shape(model, data, lambda key: "model.pt" if key[0] == "m" else "")

@@ -49,6 +49,7 @@ from nrdfer.params import (
     EvaluateParams,
     ModelParams,
     TrainParams,
+    check_clip_shape,
     from_dict,
     to_dict,
 )
@@ -305,6 +306,7 @@ def evaluate_fold(
     """
     state = load_model_file(model_file)
     model_params = from_dict(ModelParams, state["model_params"], source=str(model_file))
+    check_clip_shape(model_params, data, lambda key: str(model_file) if key[0] == "m" else "")
     if decision:
         unknown = sorted(set(decision) - DECISION_KEYS)
         if unknown:

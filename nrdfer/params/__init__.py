@@ -14,6 +14,7 @@ read as YAML (``train.lr=3e-4``). Only ``stages/`` and ``cli.py`` call the loade
 
 from nrdfer.params.loading import (
     apply_overrides,
+    check_clip_shape,
     from_dict,
     load_all,
     load_params,
@@ -74,6 +75,7 @@ __all__ = [
     "TrainParams",
     "allowed",
     "apply_overrides",
+    "check_clip_shape",
     "describe",
     "frozen",
     "from_dict",

@@ -153,7 +153,34 @@ def load_params(
         under = to_dict(build(OVERLAYS[name]))  # checked as its own section first
         return _build(SECTIONS[name], {**under, **raw[name]}, name, origin, "")
 
-    return {name: build(name) for name in sections}
+    built = {name: build(name) for name in sections}
+    if "model" in built and "data" in built:
+        check_clip_shape(built["model"], built["data"], origin)
+    return built
+
+
+def check_clip_shape(model: Any, data: Any, origin: Callable[[str], str] = lambda key: "") -> None:
+    """The model's frame count and input size are the clips ``data`` makes: ``model.frames`` =
+    ``data.U`` x ``data.V`` and ``model.image_size`` = ``data.size``; else a ParamsError naming
+    both keys (and where each value came from) before any work."""
+
+    def where(*keys: str) -> str:
+        places = dict.fromkeys(origin(k) for k in keys if origin(k))
+        return f" ({', '.join(places)})" if places else ""
+
+    if model.frames != data.U * data.V:
+        raise ParamsError(
+            f"model.frames = {model.frames} but data.U x data.V = {data.U} x {data.V} = "
+            f"{data.U * data.V}{where('model.frames', 'data.U', 'data.V')}: the model reads the "
+            f"U x V frames sampled per clip; set model.frames to {data.U * data.V} or change "
+            "data.U / data.V"
+        )
+    if model.image_size != data.size:
+        raise ParamsError(
+            f"model.image_size = {model.image_size} but data.size = {data.size}"
+            f"{where('model.image_size', 'data.size')}: the model reads data.size x data.size "
+            f"frames; set both to the same value"
+        )
 
 
 def load_section(path: str | Path, name: str, overrides: Sequence[str] = ()) -> Any:
