@@ -40,11 +40,11 @@ demo: venv
 	$(BIN)/dvc metrics show
 
 # The paper on your licensed copies: the paper's sizes and schedule (presets/paper.yaml) as a DVC
-# experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW
+# experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW [ARGS="-S key=value ..."]
 paper: venv
 	@test -n "$(DFEW)" || { echo "usage: make paper DFEW=/path/to/DFEW [AFEW=/path/to/AFEW]"; exit 2; }
 	$(BIN)/nrdfer preset presets/paper.yaml -S source.dfew_root=$(DFEW) \
-		$(if $(AFEW),-S source.afew_root=$(AFEW)) --run
+		$(if $(AFEW),-S source.afew_root=$(AFEW)) $(ARGS) --run
 
 lint: venv
 	$(BIN)/ruff check .

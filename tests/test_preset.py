@@ -57,3 +57,44 @@ def test_shipped_presets_are_valid(capsys):
     assert presets, "presets/ ships the paper's settings"
     for preset in presets:
         assert main(["preset", str(preset), "--params", str(ROOT / "params.yaml")]) == 0, preset
+
+
+def test_paper_preset_is_the_papers_protocol():
+    """Every training clip trains (no held-out split), the last epoch is kept, and AFEW goes
+    through RetinaFace-ResNet-50 and EnlightenGAN."""
+    from nrdfer.commands.preset import preset_overrides
+    from nrdfer.params import load_all
+
+    p = load_all(ROOT / "params.yaml", preset_overrides(ROOT / "presets/paper.yaml"))
+    assert p["folds"].val_fraction == 0.0 and p["train"].selection == "last"
+    assert p["detect_align"].backend == "resnet50" and p["enhance"].method == "enlightengan"
+    assert p["model"].frames == p["data"].U * p["data"].V == 16
+    assert p["model"].image_size == p["data"].size == 112
+
+
+def test_paper_run_stops_before_any_work_without_the_weights(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run(cmd, check):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    paper, params = str(ROOT / "presets/paper.yaml"), str(ROOT / "params.yaml")
+    weights = ["-S", f"detect_align.resnet50_weights={tmp_path}/r50.pth",
+               "-S", f"enhance.enlightengan_weights={tmp_path}/egan.pth"]  # fmt: skip
+    assert main(["preset", paper, "--params", params, *weights, "--run"]) == 2
+    err = capsys.readouterr().err
+    assert not calls and "nothing was run" in err
+    for part in ("Resnet50_Final.pth", "detect_align.resnet50_weights", "biubug6",
+                 "-S detect_align.backend=tiny", "200_net_G_A.pth", "enhance.enlightengan_weights",
+                 "VITA-Group/EnlightenGAN", "-S enhance.method=classical", f"{tmp_path}/r50.pth"):  # fmt: skip
+        assert part in err, part
+    # the files present: it runs; the fallbacks selected instead: it runs too
+    (tmp_path / "r50.pth").write_bytes(b"x")
+    (tmp_path / "egan.pth").write_bytes(b"x")
+    assert main(["preset", paper, "--params", params, *weights, "--run"]) == 0 and calls
+    fallback = ["-S", "detect_align.backend=tiny", "-S", "enhance.method=classical"]
+    calls.clear()
+    assert main(["preset", paper, "--params", params, *fallback, "--run"]) == 0
+    assert calls and calls[0][1:3] == ["exp", "run"]

@@ -4,7 +4,10 @@ A preset (``presets/*.yaml``) is a flat mapping of dotted keys to values, e.g. t
 sizes and schedule for real DFEW/AFEW. The values are checked against params.yaml with the same
 strict loader (unknown key, wrong type -> error naming the key), then printed one ``-S`` option
 per key; with ``--run`` it runs ``dvc exp run`` with them itself (no shell), which is what
-``make paper DFEW=/path/to/DFEW AFEW=/path/to/AFEW`` does.
+``make paper DFEW=/path/to/DFEW AFEW=/path/to/AFEW`` does. Before running, the weight files the
+selected face detector and enhancer need (the paper's RetinaFace-ResNet-50 and EnlightenGAN) must
+exist: a missing one stops it with one line each naming the file, where it comes from, the param
+that points to it and the override that selects the offline fallback.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from nrdfer.errors import UserError
 from nrdfer.params import load_all, parse_yaml
+from nrdfer.preprocess.checkpoints import check_weights, missing_weights
 
 
 def read_preset(path: str) -> dict[str, object]:
@@ -66,11 +70,15 @@ def run(args: argparse.Namespace) -> int:
     preset = read_preset(args.preset)
     sets = overrides(preset) + list(args.extra)
     load_all(args.params, overrides(preset), flag=f"{args.preset}:")  # errors name the preset
-    load_all(args.params, sets)  # and then the -S options after it
+    resolved = load_all(args.params, sets)  # and then the -S options after it
     argv = [a for s in sets for a in ("-S", s)]
+    missing = missing_weights(resolved)
     if not args.run:
         print(" ".join(shlex.quote(a) for a in argv))
+        for line in missing:
+            print(f"note: {line}", file=sys.stderr)
         return 0
+    check_weights(resolved)  # before any work: every missing file named at once
     dvc = shutil.which("dvc") or shutil.which("dvc", path=str(Path(sys.executable).parent))
     if dvc is None:
         raise UserError("dvc not found; run inside the project's environment (make venv)")
