@@ -11,8 +11,9 @@ built from the same engine pieces (prepare_model, autocast, grad scaler, make_op
   otherwise random uint8 clips generated on the device (model only). ``--compile`` adds
   torch.compile.
 
-Model: the ``model`` section of params.yaml (paper sizes: T = 16, 112 x 112). Writes
-``benchmarks/results/train_speed.json`` (or ``--out``).
+Model: the paper model, i.e. params.yaml with ``--preset`` (default ``presets/paper.yaml``: T = 16,
+112 x 112, widths 64-128-256, M 2, N 4) applied; ``--preset ""`` measures params.yaml as it is
+(the demo model). Writes ``benchmarks/results/train_speed.json`` (or ``--out``).
 
     python benchmarks/train_speed.py [--steps 5] [--shards data/shards/dfew] [--compile]
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from nrdfer.commands.preset import preset_overrides
 from nrdfer.engine.device import (
     autocast,
     make_grad_scaler,
@@ -38,7 +40,7 @@ from nrdfer.engine.device import (
 )
 from nrdfer.engine.train import make_optimizer
 from nrdfer.models import build_model
-from nrdfer.params import load_section
+from nrdfer.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,9 +67,9 @@ def batches(args, model_p, data_p, device, batch: int):
 
 
 def measure(args, device: torch.device, batch: int, precision_spec: str) -> dict:
-    model_p = load_section(ROOT / "params.yaml", "model")
-    data_p = load_section(ROOT / "params.yaml", "data")
-    train_p = load_section(ROOT / "params.yaml", "train")
+    sets = preset_overrides(args.preset) if args.preset else []
+    p = load_params(ROOT / "params.yaml", ["model", "data", "train"], sets)
+    model_p, data_p, train_p = p["model"], p["data"], p["train"]
     torch.manual_seed(0)
     precision = resolve_precision(precision_spec, device)
     model = prepare_model(
@@ -107,6 +109,8 @@ def measure(args, device: torch.device, batch: int, precision_spec: str) -> dict
     seconds = time.perf_counter() - t0
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "model": f"{Path(args.preset).name if args.preset else 'params.yaml'}: "
+        f"widths {list(model_p.widths)}, M {model_p.M}, N {model_p.N}",
         "batch": batch,
         "precision": precision,
         "frames": model_p.frames,
@@ -127,6 +131,8 @@ def measure(args, device: torch.device, batch: int, precision_spec: str) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default=str(ROOT / "presets/paper.yaml"),
+                        help='preset applied to params.yaml ("" = params.yaml as it is)')  # fmt: skip
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--cpu-batch", type=int, default=8)
