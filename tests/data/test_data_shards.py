@@ -20,6 +20,8 @@ from nrdfer.data import shards as S
 from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
 from nrdfer.data.sampling import sample_indices
+from nrdfer.data.shards import writing as W
+from nrdfer.errors import UserError
 from nrdfer.params import load_section
 from tests.conftest import ROOT
 from tests.data.trees import SIDE, frame_value, make_dfew
@@ -209,13 +211,13 @@ def test_writer_resumes_and_skips_unreadable_clips(tmp_path, built, monkeypatch)
         raise RuntimeError("simulated crash after the tars were written")
 
     with monkeypatch.context() as m:
-        m.setattr(S, "_build_index", crash)
+        m.setattr(W, "_build_index", crash)
         with pytest.raises(RuntimeError):
             S.write_shards(table, folds, work, out, SPEC, progress=False)
     assert not (out / S.INDEX).exists()
     calls = []
-    real = S._write_one_shard
-    monkeypatch.setattr(S, "_write_one_shard", lambda job: calls.append(job) or real(job))
+    real = W._write_one_shard
+    monkeypatch.setattr(W, "_write_one_shard", lambda job: calls.append(job) or real(job))
     clip = table["clip_id"].iloc[0]
     for f in (work / table["source"].iloc[0]).iterdir():
         f.write_bytes(b"broken")
@@ -229,7 +231,7 @@ def test_writer_resumes_and_skips_unreadable_clips(tmp_path, built, monkeypatch)
 
 
 def test_readers_need_an_index(tmp_path):
-    with pytest.raises(S.UserError, match="index.json"):
+    with pytest.raises(UserError, match="index.json"):
         S.eval_loader(tmp_path, 1, data_params())
 
 
@@ -350,6 +352,7 @@ def test_worker_processes_start_after_opencv_ran_its_thread_pool(built):
     script = f"""
 import cv2, numpy as np, dataclasses
 from nrdfer.data import shards as S
+from nrdfer.errors import UserError
 from tests.data.test_data_shards import data_params
 threads = cv2.getNumThreads()  # the default: one per core
 big = np.zeros((900, 900, 3), np.uint8)

@@ -24,6 +24,7 @@ from nrdfer.cli import main
 from nrdfer.data import shards as S
 from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
+from nrdfer.data.shards import stream
 from nrdfer.errors import UserError
 from nrdfer.io import OWNER_MARKER, atomic_path, claim_dir, save_checkpoint, write_json
 from nrdfer.params import load_section
@@ -213,7 +214,7 @@ def test_every_requested_clip_arrives_exactly_once(shard_dir, monkeypatch):
     def loses_a_clip(path, keys=None):  # a reader that drops a clip on the way
         return (s for s in real(path, keys) if s["__key__"] != lost)
 
-    monkeypatch.setattr(S, "iter_shard", loses_a_clip)
+    monkeypatch.setattr(stream, "iter_shard", loses_a_clip)  # where the stream reads tars
     with pytest.raises(S.CorruptShardError) as err:
         keys_of(S.eval_loader(shard_dir, 4, data_params()))
     assert "fold 4 test split did not arrive exactly once: missing" in str(err.value)

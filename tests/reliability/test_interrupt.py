@@ -138,7 +138,7 @@ def test_shards_killed_mid_run_resumes_to_identical_outputs(demo, tmp_path):
 
     out = tmp_path / "run"
     rc = kill_when(
-        [sys.executable, SLOW, "nrdfer.data.shards:read_clip", "0.4", "stages/shards.py",
+        [sys.executable, SLOW, "nrdfer.data.shards.writing:read_clip", "0.4", "stages/shards.py",
          *argv(out)],
         ready=lambda: out.is_dir() and any(out.glob("*.tar")),
         settle=0.6,  # inside the next tar: its hidden temp file is half written
