@@ -9,8 +9,7 @@ Measures clips/s of the training loader (decode + U x V sampling + augmentation,
 - ``bare_decode``: ``cv2.imdecode`` of the same 16 stored frames per clip and nothing else,
   in 1 process and in 2 processes at once (the ceiling for any loader reading these JPEGs).
 
-Ours is measured in four configurations: worker processes or threads (``data.worker_kind``),
-and the augmentation's warp in the loader or deferred to the training device
+Ours is measured with worker processes in two configurations: the augmentation's warp in the loader or deferred to the training device
 (``data.augment_on``). For the deferred warp the loader's clips/s is timed where the batch
 leaves it (decoded frames + each clip's drawn crop/flip/rotation/brightness), and the warp's
 own throughput is timed separately on the CPU (OpenCV) and, when there is one, on CUDA.
@@ -236,11 +235,9 @@ def plot(report: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-CONFIGS = {  # name -> (worker_kind, warp deferred to the device)
-    "process workers, warp in loader": ("process", False),
-    "thread workers, warp in loader": ("thread", False),
-    "process workers, warp deferred": ("process", True),
-    "thread workers, warp deferred": ("thread", True),
+CONFIGS = {  # name -> warp deferred to the device
+    "process workers, warp in loader": False,
+    "process workers, warp deferred": True,
 }
 
 
@@ -298,11 +295,11 @@ def main() -> None:
 
                 got = rate(reference, args.min_clips)
                 reference_pil[key] = max(reference_pil.get(key, 0.0), got)
-                for name, (kind, deferred) in CONFIGS.items():
+                for name, deferred in CONFIGS.items():
                     # one loader per setting, a new epoch per pass, as in training (its
                     # worker processes persist across epochs)
                     stream = ClipStream(index, ids, data, train=True, seed=0, warp_later=deferred)
-                    loader = ClipLoader(stream, w, kind, None)  # deferred: timed pre-warp
+                    loader = ClipLoader(stream, w, None)  # deferred: timed pre-warp
 
                     def make(loader=loader, e=epoch):
                         loader.set_epoch(next(e))

@@ -203,7 +203,6 @@ class DataParams:
     augment_on: Literal["auto", "loader", "device"]
     batch_size: Int(1, 4096)
     num_workers: Int(0, 256)
-    worker_kind: Literal["process", "thread"]
     shuffle_buffer: Int(1, 10**6)
     balanced: bool
     resampled: bool

@@ -146,7 +146,6 @@ BAD: dict[str, list[str]] = {
     "data.augment_on": ["gpu"],
     "data.batch_size": ["0"],
     "data.num_workers": ["-1"],
-    "data.worker_kind": ["fiber"],
     "data.shuffle_buffer": ["0"],
     "data.balanced": ["1"],
     "data.resampled": ['"false"'],

@@ -31,13 +31,8 @@ class ClipLoader(DataLoader):
     batches it yields then already live on the device.
     """
 
-    def __init__(
-        self, stream: ClipStream, workers: int, kind: str, warp_device: torch.device | None
-    ) -> None:
-        if kind not in ("process", "thread"):
-            raise ValueError(f"worker_kind must be process or thread, got {kind!r}")
-        processes = workers if kind == "process" else 0
-        stream.threads = workers if kind == "thread" else 0
+    def __init__(self, stream: ClipStream, workers: int, warp_device: torch.device | None) -> None:
+        processes = workers
         if processes > 0:
             # persistent workers keep their batch blocks (and skip a fork per epoch); they
             # learn each epoch from shared memory, as their copy of the stream is their own
@@ -174,7 +169,7 @@ def train_loader(
         name=f"fold {fold} train split",
     )
     workers = data.num_workers if num_workers is None else num_workers
-    return ClipLoader(stream, workers, data.worker_kind, warp)
+    return ClipLoader(stream, workers, warp)
 
 
 def eval_loader(
@@ -204,4 +199,4 @@ def eval_loader(
         name=f"fold {fold} {split} split",
     )
     workers = data.num_workers if num_workers is None else num_workers
-    return ClipLoader(stream, workers, data.worker_kind, None)
+    return ClipLoader(stream, workers, None)

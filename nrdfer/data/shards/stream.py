@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +113,6 @@ class ClipStream(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.warp_later = warp_later and train  # training augmentation after batching
-        self.threads = 0  # thread workers decoding batches ahead (set by ClipLoader; 0: inline)
         self.ring: BatchRing | None = None  # worker processes' buffers (set by ClipLoader)
         self.shared_epoch: torch.Tensor | None = None  # the epoch, seen by persistent workers
         self.augment = ClipAugment(
@@ -292,28 +290,7 @@ class ClipStream(IterableDataset):
         if self.train and self.data.resampled:  # a fixed quota per reader: equal batches per rank
             quota = math.ceil(self.num_clips / slots)
             stream = (item for _, item in zip(range(quota), stream, strict=False))
-        chunks = _chunked(stream, self.data.batch_size)
-        if self.threads <= 0:
-            yield from map(self._batch, chunks)
-            return
-        # thread workers: batches decoded ahead by a pool (cv2 releases the GIL), yielded in
-        # stream order, so the result does not depend on the number of threads; one OpenCV
-        # thread each while they run (the threads are the parallelism)
-        with (
-            one_opencv_thread(),
-            ThreadPoolExecutor(self.threads, thread_name_prefix="nrdfer-loader") as pool,
-        ):
-            ahead: deque = deque()
-            try:
-                for items in chunks:
-                    ahead.append(pool.submit(self._batch, items))
-                    if len(ahead) >= 2 * self.threads:
-                        yield ahead.popleft().result()
-                while ahead:
-                    yield ahead.popleft().result()
-            finally:
-                for future in ahead:  # the consumer stopped early or a batch failed
-                    future.cancel()
+        yield from map(self._batch, _chunked(stream, self.data.batch_size))
 
 
 @contextmanager
