@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.preprocess.pipeline import detect_align_tree, resolve_device
+from nrdfer.device import resolve_device
+from nrdfer.preprocess.pipeline import detect_align_tree
 
 PARAMS = ("base.device", "detect_align")
 
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.out,
         args.report,
         params["detect_align"],
-        device=resolve_device(params["base"].device),
+        device=str(resolve_device(params["base"].device)),
     )
     print(
         f"detect_align: {summary.total} videos, {summary.skipped} already done, "

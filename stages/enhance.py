@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.preprocess.pipeline import enhance_tree, resolve_device
+from nrdfer.device import resolve_device
+from nrdfer.preprocess.pipeline import enhance_tree
 
 PARAMS = ("base.device", "enhance")
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.out,
         args.report,
         params["enhance"],
-        device=resolve_device(params["base"].device),
+        device=str(resolve_device(params["base"].device)),
     )
     print(
         f"enhance: {summary.total} clips, {summary.skipped} already done, "

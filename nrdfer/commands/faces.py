@@ -15,10 +15,11 @@ import cv2
 import numpy as np
 
 from nrdfer.commands import add_params_options, params_from_args
+from nrdfer.device import resolve_device
 from nrdfer.errors import UserError
 from nrdfer.preprocess.align import align_face
-from nrdfer.preprocess.faces import build_detector, largest_face
-from nrdfer.preprocess.pipeline import resolve_device
+from nrdfer.preprocess.faces import largest_face
+from nrdfer.preprocess.tools import build_detector
 from nrdfer.preprocess.track import STATUS_OK, faces_in_video
 from nrdfer.preprocess.video import is_video, read_image, read_video
 
@@ -60,15 +61,7 @@ def run(args: argparse.Namespace) -> int:
     require_file(args.source, "video or image file")
     params = params_from_args(args, ["base", "detect_align"])
     p = params["detect_align"]
-    detector = build_detector(
-        p.backend,
-        score_threshold=p.score_threshold,
-        nms_threshold=p.nms_threshold,
-        batch_size=p.batch_size,
-        max_side=p.max_side,
-        resnet50_weights=p.resnet50_weights,
-        device=resolve_device(params["base"].device),
-    )
+    detector = build_detector(p, str(resolve_device(params["base"].device)))
     video = is_video(args.source)
     frames = (
         read_video(args.source, p.frame_stride, args.max_frames)

@@ -85,7 +85,7 @@ def _text(result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nrdfer.engine.device import resolve_device
+    from nrdfer.device import resolve_device
     from nrdfer.io import check_writable
     from nrdfer.predict.loading import load_model_for_inference
     from nrdfer.predict.predictor import Predictor, predict_video

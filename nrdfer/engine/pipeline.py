@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
+from nrdfer.device import resolve_device
 from nrdfer.engine import distributed as D
 from nrdfer.engine.checkpoint import seed_everything
-from nrdfer.engine.device import resolve_device, resolve_precision
+from nrdfer.engine.device import resolve_precision
 from nrdfer.engine.evaluate import (
     SF_PREFIX,
     compute_metrics,

@@ -398,7 +398,7 @@ def fit(
         train_batches: epoch (0-based) -> this rank's training batches of that epoch.
         params: the ``train`` section.
         seed: seeds the training randomness (dropout, ...) of a fresh run, offset by rank.
-        device: where to train (see :func:`nrdfer.engine.device.resolve_device`).
+        device: where to train (see :func:`nrdfer.device.resolve_device`).
         checkpoint_path: written atomically after every epoch (rank 0); read on start.
         run_identity: plain dict (params of every section that shapes the run); a checkpoint
             written with another identity is not resumed from (training starts afresh).

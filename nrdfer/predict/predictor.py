@@ -32,12 +32,14 @@ import torch
 from nrdfer.data.sampling import sample_indices
 from nrdfer.data.transforms import resize_clip
 from nrdfer.errors import UserError
-from nrdfer.predict.decode import VideoStream, window_bounds
+from nrdfer.predict.decode import window_bounds
 from nrdfer.predict.loading import LoadedModel
 from nrdfer.preprocess.align import similarity_transform, warp
-from nrdfer.preprocess.enhance import build_enhancer, enhance_dark_frames
-from nrdfer.preprocess.faces import Face, build_detector
+from nrdfer.preprocess.enhance import enhance_dark_frames
+from nrdfer.preprocess.faces import Face
+from nrdfer.preprocess.tools import build_detector, build_enhancer
 from nrdfer.preprocess.track import nearest_detected, track_faces
+from nrdfer.preprocess.video import VideoStream
 
 __all__ = ["ClipResult", "Predictor", "VideoResult", "predict_video"]
 
@@ -190,31 +192,9 @@ class Predictor:
     def __init__(self, loaded: LoadedModel, batch_size: int = 8) -> None:
         self.loaded = loaded
         self.batch_size = max(1, batch_size)
-        p = loaded.spec.detect_align
-        self.detector = build_detector(
-            p.backend,
-            score_threshold=p.score_threshold,
-            nms_threshold=p.nms_threshold,
-            batch_size=p.batch_size,
-            max_side=p.max_side,
-            resnet50_weights=p.resnet50_weights,
-            device=str(loaded.device),
-        )
+        self.detector = build_detector(loaded.spec.detect_align, str(loaded.device))
         e = loaded.spec.enhance
-        self.enhancer = (
-            None
-            if e is None
-            else build_enhancer(
-                e.method,
-                gamma=e.gamma,
-                clahe_clip=e.clahe_clip,
-                clahe_grid=e.clahe_grid,
-                enlightengan_weights=e.enlightengan_weights,
-                zerodce_weights=e.zerodce_weights,
-                batch_size=e.batch_size,
-                device=loaded.device,
-            )
-        )
+        self.enhancer = None if e is None else build_enhancer(e, loaded.device)
 
     @torch.inference_mode()
     def classify(self, clips: np.ndarray) -> dict[str, np.ndarray | None]:

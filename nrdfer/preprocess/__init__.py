@@ -10,7 +10,7 @@ Modules: :mod:`~nrdfer.preprocess.faces` (RetinaFace backends, :class:`Face`),
 (the resumable, parallel jobs over folder trees). Nothing here imports models or engine.
 """
 
-from nrdfer.preprocess.faces import Face, FaceDetector, build_detector
+from nrdfer.preprocess.faces import Face, FaceDetector
 from nrdfer.preprocess.track import VideoFaces, faces_in_video
 
-__all__ = ["Face", "FaceDetector", "VideoFaces", "build_detector", "faces_in_video"]
+__all__ = ["Face", "FaceDetector", "VideoFaces", "faces_in_video"]

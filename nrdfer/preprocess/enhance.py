@@ -296,29 +296,6 @@ class ZeroDCEEnhancer(_TorchEnhancer):
     """Frames through :class:`ZeroDCENet` (works on [0, 1] directly)."""
 
 
-def build_enhancer(
-    method: str,
-    *,
-    gamma: float,
-    clahe_clip: float,
-    clahe_grid: int,
-    enlightengan_weights: str = "",
-    zerodce_weights: str = "",
-    batch_size: int = 8,
-    device: str | torch.device = "cpu",
-) -> Enhancer:
-    """Build the enhancer named by ``method`` (``classical``, ``enlightengan`` or ``zerodce``)."""
-    if method == "classical":
-        return ClassicalEnhancer(gamma, clahe_clip, clahe_grid)
-    if method == "enlightengan":
-        return EnlightenGANEnhancer(
-            load_enlightengan(enlightengan_weights, device), device, batch_size
-        )
-    if method == "zerodce":
-        return ZeroDCEEnhancer(load_zerodce(zerodce_weights, device), device, batch_size)
-    raise UserError(f"unknown enhancement method '{method}' (classical, enlightengan, zerodce)")
-
-
 def enhance_dark_frames(
     frames: np.ndarray, enhancer: Enhancer, dark_threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -303,30 +303,3 @@ def largest_face(faces: Sequence[Face]) -> Face | None:
     if not faces:
         return None
     return max(faces, key=lambda f: (f.area, f.score))
-
-
-def build_detector(
-    backend: str,
-    *,
-    score_threshold: float,
-    nms_threshold: float,
-    batch_size: int,
-    max_side: int,
-    resnet50_weights: str = "",
-    device: str = "cpu",
-    threads: int = 0,
-) -> FaceDetector:
-    """Build the detector named by ``backend`` (``tiny`` or ``resnet50``).
-
-    Raises:
-        UserError: unknown backend, or the ResNet-50 weights file is not given / not found.
-    """
-    if backend == "tiny":
-        return TinyRetinaFace(score_threshold, nms_threshold, batch_size, max_side, threads)
-    if backend == "resnet50":
-        from nrdfer.preprocess.retinaface_r50 import RetinaFaceResNet50
-
-        return RetinaFaceResNet50(
-            resnet50_weights, score_threshold, nms_threshold, batch_size, max_side, device
-        )
-    raise UserError(f"unknown face detector backend '{backend}' (use tiny or resnet50)")

@@ -225,19 +225,9 @@ class _DetectorFactory:
     device: str
 
     def __call__(self):
-        from nrdfer.preprocess.faces import build_detector
+        from nrdfer.preprocess.tools import build_detector
 
-        p = self.params
-        return build_detector(
-            p.backend,
-            score_threshold=p.score_threshold,
-            nms_threshold=p.nms_threshold,
-            batch_size=p.batch_size,
-            max_side=p.max_side,
-            resnet50_weights=p.resnet50_weights,
-            device=self.device,
-            threads=1 if p.workers > 1 else 0,
-        )
+        return build_detector(self.params, self.device, threads=1 if self.params.workers > 1 else 0)
 
 
 def detect_align_tree(
@@ -342,19 +332,9 @@ class _EnhancerFactory:
     device: str
 
     def __call__(self):
-        from nrdfer.preprocess.enhance import build_enhancer
+        from nrdfer.preprocess.tools import build_enhancer
 
-        p = self.params
-        return build_enhancer(
-            p.method,
-            gamma=p.gamma,
-            clahe_clip=p.clahe_clip,
-            clahe_grid=p.clahe_grid,
-            enlightengan_weights=p.enlightengan_weights,
-            zerodce_weights=p.zerodce_weights,
-            batch_size=p.batch_size,
-            device=self.device,
-        )
+        return build_enhancer(self.params, self.device)
 
 
 def enhance_tree(
@@ -385,15 +365,6 @@ def enhance_tree(
     return JobSummary(len(clips), len(todo), len(clips) - len(todo), by_status)
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; anything else unchanged."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 __all__ = [
     "DETECT_COLUMNS",
     "ENHANCE_COLUMNS",
@@ -402,5 +373,4 @@ __all__ = [
     "detect_align_tree",
     "enhance_tree",
     "remove_leftovers",
-    "resolve_device",
 ]

@@ -1,8 +1,11 @@
 """Reading videos, images and frame folders; writing frame folders atomically.
 
-Videos are decoded with PyAV. Anything PyAV cannot open or decode raises
-:class:`~nrdfer.errors.UserError` naming the file, so a batch job can report one bad video and
-carry on with the others.
+Videos are decoded with PyAV by one reader, :class:`VideoStream` (frames on demand, with their
+timestamps; ``nrdfer predict`` streams a long video through it), and :func:`read_video` (a short
+clip's frames in memory, for the detect_align stage and ``nrdfer faces``) is built on it.
+Anything PyAV cannot open or decode raises :class:`~nrdfer.errors.UserError` naming the file,
+so a batch job can report one bad video and carry on with the others; a truncated file keeps
+what decoded before the damage.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Container, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -35,8 +39,98 @@ def frame_sort_key(name: str) -> tuple[int, str]:
     return (int(match.group(1)) if match else -1, stem)
 
 
+FALLBACK_FPS = 25.0
+"""Frame rate assumed when a container states none (timestamps then come from frame counts)."""
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One kept frame of a video.
+
+    Attributes:
+        position: index among the kept frames (after the stride), 0-based.
+        index: frame number in the video, 0-based.
+        time: presentation time in seconds.
+        rgb: uint8 (H, W, 3) RGB, or None when the caller did not ask for this frame's pixels.
+    """
+
+    position: int
+    index: int
+    time: float
+    rgb: np.ndarray | None
+
+
+class VideoStream:
+    """Iterate over a video's frames (every ``stride``-th), decoding on demand.
+
+    Args:
+        path: the video file.
+        stride: keep every ``stride``-th frame (``detect_align.frame_stride``).
+    """
+
+    def __init__(self, path: str | Path, stride: int = 1) -> None:
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.path = Path(path)
+        self.stride = stride
+        self.fps = FALLBACK_FPS  # set from the container on the first pass
+
+    def frames(
+        self, want: Container[int] | None = None, stop: int | None = None
+    ) -> Iterator[DecodedFrame]:
+        """Decode the kept frames in order.
+
+        Args:
+            want: positions whose pixels are needed (None: all); other frames are decoded (the
+                codec needs them) but not converted to RGB.
+            stop: stop after this position (None: decode to the end).
+
+        Raises:
+            UserError: the file is missing, cannot be opened or holds no decodable frame.
+        """
+        import av
+
+        require_file(self.path, "video")  # missing, or a folder given as a video
+        yielded = 0
+        try:
+            with av.open(str(self.path)) as container:
+                if not container.streams.video:
+                    raise UserError(f"{self.path}: no video stream in the file")
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"  # frame + slice threads: much faster for 720p
+                rate = stream.average_rate or stream.guessed_rate
+                self.fps = float(rate) if rate else FALLBACK_FPS
+                for index, frame in enumerate(container.decode(stream)):
+                    if index % self.stride:
+                        continue
+                    position = index // self.stride
+                    time = frame.time if frame.time is not None else index / self.fps
+                    need = want is None or position in want
+                    rgb = frame.to_ndarray(format="rgb24") if need else None
+                    yield DecodedFrame(position, index, float(time), rgb)
+                    yielded += 1
+                    if stop is not None and position >= stop:
+                        return
+        except UserError:
+            raise
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            if not yielded:
+                raise UserError(
+                    f"{self.path}: cannot decode video ({exc}); re-encode it or check the file"
+                ) from None
+            # A truncated file: keep what decoded before the damage (as read_video does).
+        if not yielded:
+            raise UserError(f"{self.path}: the video holds no decodable frames; re-encode it")
+
+    @property
+    def frame_time(self) -> float:
+        """Seconds between two kept frames."""
+        return self.stride / self.fps
+
+
 def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.ndarray:
-    """Decode a video into RGB frames.
+    """Decode a video into RGB frames (all in memory: AFEW's short clips; a long video streams
+    through :class:`VideoStream` instead).
 
     Args:
         path: the video file.
@@ -49,34 +143,8 @@ def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.nda
     Raises:
         UserError: the file is missing, cannot be decoded, or holds no frames.
     """
-    import av
-
-    path = Path(path)
-    require_file(path, "video")  # missing, or a folder given as a video
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise UserError(f"{path}: no video stream in the file")
-            stream = container.streams.video[0]
-            for i, frame in enumerate(container.decode(stream)):
-                if i % stride:
-                    continue
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames and len(frames) >= max_frames:
-                    break
-    except UserError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        if not frames:
-            raise UserError(
-                f"{path}: cannot decode video ({exc}); re-encode or remove it"
-            ) from None
-        # A truncated file: keep what decoded before the damage.
-    if not frames:
-        raise UserError(f"{path}: the video holds no decodable frames; re-encode or remove it")
+    stop = max_frames - 1 if max_frames > 0 else None
+    frames = [f.rgb for f in VideoStream(path, stride).frames(stop=stop)]
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:  # a resolution change mid-stream: resize to the first frame's size
         h, w = frames[0].shape[:2]

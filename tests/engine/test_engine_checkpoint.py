@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from nrdfer.device import resolve_device
 from nrdfer.engine.checkpoint import capture_rng_state, restore_rng_state
-from nrdfer.engine.device import autocast, resolve_device, resolve_precision, unwrap
+from nrdfer.engine.device import autocast, resolve_precision, unwrap
 from nrdfer.engine.evaluate import compute_metrics, predict
 from nrdfer.errors import UserError
 from nrdfer.io import load_checkpoint, load_model_file, model_file_state, save_checkpoint

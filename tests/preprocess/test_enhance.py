@@ -3,22 +3,26 @@ the Zero-DCE++ file format, the classical fallback, and the dark-frame selection
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from nrdfer.errors import UserError
+from nrdfer.params import load_section
 from nrdfer.preprocess.enhance import (
     ClassicalEnhancer,
     EnlightenGANGenerator,
     ZeroDCENet,
-    build_enhancer,
     count_parameters,
     enhance_dark_frames,
     load_enlightengan,
     load_zerodce,
     mean_luma,
 )
+from nrdfer.preprocess.tools import build_enhancer
+from tests.conftest import ROOT
 
 
 def test_enlightengan_parameter_count_and_key_names():
@@ -66,9 +70,13 @@ def test_enlightengan_attention_is_one_for_black():
     torch.testing.assert_close(EnlightenGANGenerator.attention(white), torch.zeros(1, 1, 4, 4))
 
 
+def enhance_params(**changes):
+    return dataclasses.replace(load_section(ROOT / "params.yaml", "enhance"), **changes)
+
+
 def test_missing_weights_say_which_key(tmp_path):
     with pytest.raises(UserError, match="enhance.enlightengan_weights"):
-        build_enhancer("enlightengan", gamma=0.6, clahe_clip=2.0, clahe_grid=8)
+        build_enhancer(enhance_params(method="enlightengan"))
     with pytest.raises(UserError, match="enhance.zerodce_weights"):
         load_zerodce(tmp_path / "missing.pth")
 
@@ -78,11 +86,7 @@ def test_zerodce_file_format_and_range(tmp_path, one_thread):
     assert count_parameters(net) == 79_416  # the file shipped in neuro-low-light 0.1.0
     torch.save({"epoch": 1, "model_state_dict": net.state_dict()}, tmp_path / "best_model.pth")
     enhancer = build_enhancer(
-        "zerodce",
-        gamma=0.6,
-        clahe_clip=2.0,
-        clahe_grid=8,
-        zerodce_weights=str(tmp_path / "best_model.pth"),
+        enhance_params(method="zerodce", zerodce_weights=str(tmp_path / "best_model.pth"))
     )
     frames = np.random.default_rng(0).integers(0, 60, (2, 9, 11, 3), dtype=np.uint8)
     out = enhancer.enhance(frames)

@@ -8,8 +8,10 @@ import torch
 
 from nrdfer.errors import UserError
 from nrdfer.preprocess.align import align_face, similarity_transform, template, transform_points
-from nrdfer.preprocess.faces import TinyRetinaFace, build_detector, nms, prior_boxes
+from nrdfer.preprocess.faces import TinyRetinaFace, nms, prior_boxes
 from nrdfer.preprocess.retinaface_r50 import RetinaFaceR50Net, RetinaFaceResNet50, load_resnet50
+from nrdfer.preprocess.tools import build_detector
+from tests.conftest import ROOT
 
 from .conftest import ASTRONAUT_LANDMARKS
 
@@ -124,14 +126,15 @@ def test_resnet50_strict_key_check(tmp_path):
         load_resnet50(tmp_path / "bad.pth")
 
 
+def detect_align_params(**changes):
+    import dataclasses
+
+    from nrdfer.params import load_section
+
+    return dataclasses.replace(load_section(ROOT / "params.yaml", "detect_align"), **changes)
+
+
 def test_resnet50_missing_file_says_where_to_put_it(tmp_path):
     for weights in ("", str(tmp_path / "nope.pth")):
         with pytest.raises(UserError, match="detect_align.resnet50_weights"):
-            build_detector(
-                "resnet50",
-                score_threshold=0.9,
-                nms_threshold=0.4,
-                batch_size=1,
-                max_side=0,
-                resnet50_weights=weights,
-            )
+            build_detector(detect_align_params(backend="resnet50", resnet50_weights=weights))
