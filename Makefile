@@ -17,7 +17,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test venv lint paper clean-venv
+.PHONY: demo test venv lint paper paper-smoke clean-venv
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ paper: venv
 	@test -n "$(DFEW)" || { echo "usage: make paper DFEW=/path/to/DFEW [AFEW=/path/to/AFEW]"; exit 2; }
 	$(BIN)/nrdfer preset presets/paper.yaml -S source.dfew_root=$(DFEW) \
 		$(if $(AFEW),-S source.afew_root=$(AFEW)) $(ARGS) --run
+
+# make paper's command at the paper's sizes on a small generated data set with random-weight
+# RetinaFace-ResNet-50 / EnlightenGAN files, ingest to report, on CPU (about 11 min on 2 cores)
+paper-smoke: venv
+	$(BIN)/python benchmarks/paper_smoke.py
 
 lint: venv
 	$(BIN)/ruff check .
