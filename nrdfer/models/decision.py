@@ -4,7 +4,8 @@ Pure tensor functions plus a thin module holding the thresholds, so training, ev
 inference call the same code and the rule is tested alone:
 
 - :func:`cut_snippets` slides a window of width L and stride S over the T−1 fused frame tokens
-  (``Tensor.unfold``): N_s = ⌊(T−1−L)/S⌋ + 1 snippets (Eq. 6 with the token count).
+  (a gather with a fixed (N_s, L) index, which ONNX exports with a dynamic batch):
+  N_s = ⌊(T−1−L)/S⌋ + 1 snippets (Eq. 6 with the token count).
 - :func:`snippet_filter` is Eq. 7: if ANY snippet has max probability > μ1 AND neutral
   probability < μ2, the clip's neutral probability is set to zero; otherwise logits^seq is
   returned unchanged.
@@ -65,8 +66,10 @@ def cut_snippets(tokens: torch.Tensor, width: int, stride: int) -> torch.Tensor:
     Returns:
         (B, N_s, L, D): snippet j holds tokens ``j*S .. j*S + L − 1``.
     """
-    num_snippets(tokens.shape[1], width, stride)
-    return tokens.unfold(1, width, stride).transpose(-1, -2)  # (B, Ns, D, L) -> (B, Ns, L, D)
+    ns = num_snippets(tokens.shape[1], width, stride)
+    starts = torch.arange(ns, device=tokens.device) * stride  # (Ns,)
+    index = starts[:, None] + torch.arange(width, device=tokens.device)[None, :]  # (Ns, L)
+    return tokens[:, index]  # (B, Ns, L, D)
 
 
 def snippet_filter(

@@ -1,14 +1,14 @@
 """ONNX export of a model file, snippet-based filter included, checked with onnxruntime.
 
-The graph takes ``clips``: float32 (B, T, 3, S, S) RGB in [0, 1] (B fixed at export) and gives
+The graph takes ``clips``: float32 (B, T, 3, S, S) RGB in [0, 1] (any batch B) and gives
 ``logits_seq`` (B, K) before the filter, ``logits`` (B, K) after it (Eq. 7), ``filter_fired``
 (B,) bool and, for models with temporal attention, ``attention`` (B, T') (rollout, Fig. 5).
 
 The filter is in the graph because the model's decision stage is tensor code only: snippets
-are cut with ``unfold`` and the neutral logit is suppressed with ``torch.where`` (no Python
+are cut with a gather and the neutral logit is suppressed with ``torch.where`` (no Python
 branch on data). The only Python branches are on settings (``sf`` on, eval mode), fixed at
-export. The batch size is fixed at export: the legacy exporter cannot express ``unfold`` over
-a batch-dynamic shape (see docs/predict.md).
+export. The batch axis is dynamic (the snippets are cut with a gather, which the exporter
+expresses for any batch); the check runs at batch 1 and 8.
 
 The model file's class names and input settings are written into the ONNX metadata
 (``nrdfer.classes``, ``nrdfer.U`` ...), so an ONNX user needs no other file.
@@ -59,7 +59,8 @@ class ExportReport:
 
     Attributes:
         path: the ONNX file (written only when the check passed).
-        input_shape: (B, T, 3, S, S) of the graph's input.
+        input_shape: ("batch", T, 3, S, S) of the graph's input (the batch axis is dynamic).
+        check_batches: the batch sizes the check ran at.
         outputs: the graph's output names.
         opset: ONNX opset version.
         max_abs_diff: per float output, the largest |onnxruntime − PyTorch| on random input
@@ -67,11 +68,12 @@ class ExportReport:
             be suppressed in both).
         fired_mismatch: clips whose ``filter_fired`` differs.
         tolerance: the largest difference accepted.
-        seconds: time of one forward pass, PyTorch and onnxruntime (CPU).
+        seconds: time of the checked forward passes, PyTorch and onnxruntime (CPU).
     """
 
     path: str
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int | str, ...]
+    check_batches: tuple[int, ...]
     outputs: list[str]
     opset: int
     max_abs_diff: dict[str, float]
@@ -94,6 +96,7 @@ class ExportReport:
         return {
             "path": self.path,
             "input_shape": list(self.input_shape),
+            "check_batches": list(self.check_batches),
             "outputs": self.outputs,
             "opset": self.opset,
             "max_abs_diff": self.max_abs_diff,
@@ -148,7 +151,7 @@ def export_onnx(
     loaded: LoadedModel,
     path: str | Path,
     *,
-    batch: int = 1,
+    check_batches: tuple[int, ...] = (1, 8),
     opset: int = 17,
     tolerance: float = 1e-4,
     seed: int = 0,
@@ -162,7 +165,8 @@ def export_onnx(
     Args:
         loaded: a model file loaded with :func:`~nrdfer.predict.loading.load_model_for_inference`.
         path: output ``.onnx`` file.
-        batch: clips per call (fixed in the graph).
+        check_batches: batch sizes the onnxruntime check runs at (the graph's batch axis is
+            dynamic: any batch size runs).
         opset: ONNX opset version.
         tolerance: largest accepted |onnxruntime − PyTorch| over the outputs.
         seed: seed of the random check input.
@@ -177,11 +181,15 @@ def export_onnx(
     model = loaded.model.to("cpu")
     graph = OnnxGraph(model).eval()  # export() restores the wrapper's mode: it must be eval
     spec = loaded.spec
-    shape = (batch, spec.frames, 3, spec.size, spec.size)
-    example = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+
+    def clips(batch: int) -> torch.Tensor:
+        return torch.rand((batch, spec.frames, 3, spec.size, spec.size), generator=gen)
+
+    example = clips(2)
     with torch.inference_mode():
-        reference = [t.numpy() for t in graph(example)]
-    names = list(OUTPUT_NAMES[: len(reference)])
+        outputs = graph(example)
+    names = list(OUTPUT_NAMES[: len(outputs)])
     with atomic_path(path) as tmp:
         try:
             with warnings.catch_warnings():
@@ -197,6 +205,7 @@ def export_onnx(
                     opset_version=opset,
                     input_names=[INPUT_NAME],
                     output_names=names,
+                    dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *names]},
                 )
         except Exception as exc:  # an operator the exporter cannot express
             raise UserError(
@@ -210,17 +219,24 @@ def export_onnx(
         onnx.save(proto, str(tmp))
 
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        start = time.perf_counter()
-        got = session.run(names, {INPUT_NAME: example.numpy()})
-        ort_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        with torch.inference_mode():
-            graph(example)
-        torch_seconds = time.perf_counter() - start
-        diffs, mismatch = _compare(reference, got, names, loaded.params.neutral_index)
+        diffs: dict[str, float] = {}
+        mismatch, ort_seconds, torch_seconds = 0, 0.0, 0.0
+        for batch in check_batches:
+            x = clips(batch)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                reference = [t.numpy() for t in graph(x)]
+            torch_seconds += time.perf_counter() - start
+            start = time.perf_counter()
+            got = session.run(names, {INPUT_NAME: x.numpy()})
+            ort_seconds += time.perf_counter() - start
+            one, wrong = _compare(reference, got, names, loaded.params.neutral_index)
+            diffs = {k: max(v, diffs.get(k, 0.0)) for k, v in one.items()}
+            mismatch += wrong
         report = ExportReport(
             path=str(path),
-            input_shape=shape,
+            input_shape=("batch", spec.frames, 3, spec.size, spec.size),
+            check_batches=tuple(check_batches),
             outputs=names,
             opset=opset,
             max_abs_diff=diffs,
