@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from nrdfer.data.sampling import sample_indices
 from nrdfer.data.transforms import resize_clip
@@ -236,7 +237,12 @@ def _detect_all(
     numbers: list[int] = []
     chunk: list[np.ndarray] = []
     first: np.ndarray | None = None
+    bar = tqdm(  # on a terminal only (disable=None): a long video shows how far detection is
+        total=stream.frame_count() or None, desc=f"{stream.path.name}: faces", unit="frame",
+        leave=False, disable=None,
+    )  # fmt: skip
     for frame in _timed(stream.frames(), timer, "decode"):
+        bar.update()
         rgb = _same_size(frame.rgb, first)  # type: ignore[arg-type]
         first = rgb if first is None else first
         chunk.append(rgb)
@@ -249,6 +255,7 @@ def _detect_all(
     if chunk:
         with timer("detect_align"):
             per_frame.extend(predictor.detector.detect(np.stack(chunk)))
+    bar.close()
     return per_frame, times, numbers
 
 

@@ -10,6 +10,7 @@ what decoded before the damage.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -121,6 +122,18 @@ class VideoStream:
             # A truncated file: keep what decoded before the damage (as read_video does).
         if not yielded:
             raise UserError(f"{self.path}: the video holds no decodable frames; re-encode it")
+
+    def frame_count(self) -> int:
+        """Kept frames as the container states them (after the stride); 0 when it does not say
+        or cannot be opened (:meth:`frames` then reports the error)."""
+        import av
+
+        try:
+            with av.open(str(self.path)) as container:
+                n = container.streams.video[0].frames if container.streams.video else 0
+        except (av.error.FFmpegError, OSError, ValueError):
+            return 0
+        return math.ceil(n / self.stride) if n > 0 else 0
 
     @property
     def frame_time(self) -> float:

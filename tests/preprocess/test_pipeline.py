@@ -53,6 +53,21 @@ def test_video_reader(afew_tree):
     assert read_video(afew_tree / "Train_AFEW/Happy/001.avi", stride=2, max_frames=1).shape[0] == 1
 
 
+def test_video_stream_counts_and_streams_the_same_frames(afew_tree):
+    """The one PyAV reader: read_video is VideoStream's frames; frame_count (the progress bar's
+    total) is what the container states, after the stride; 0 for a file it cannot open."""
+    from nrdfer.preprocess.video import VideoStream
+
+    path = afew_tree / "Train_AFEW/Happy/001.avi"
+    stream = VideoStream(path)
+    frames = [f.rgb for f in stream.frames()]
+    assert stream.frame_count() == len(frames) == 4
+    assert np.array_equal(np.stack(frames), read_video(path))
+    assert VideoStream(path, stride=3).frame_count() == 2
+    assert [f.rgb is None for f in stream.frames(want={1}, stop=2)] == [True, False, True]
+    assert VideoStream(afew_tree / "missing.avi").frame_count() == 0
+
+
 def test_stages_end_to_end_and_resume(afew_tree, params_file, tmp_path, capsys):
     faces, enhanced = tmp_path / "faces", tmp_path / "enhanced"
     det_report, enh_report = tmp_path / "detect_report.csv", tmp_path / "enhance_report.csv"
