@@ -1,6 +1,7 @@
 """Throughput of NR-DFERNet: forward and forward+backward clips/s at batch 1 and 32.
 
-Measures the model of ``params.yaml``'s ``model`` section (with ``-S`` overrides) in float32 on
+Measures the paper model (params.yaml's ``model`` section with ``--preset``, default
+``presets/paper.yaml``, applied, then ``-S`` overrides) in float32 on
 the CPU and, when CUDA is available, on the GPU in float32 and under bf16 autocast. Forward is
 timed in eval mode under ``torch.inference_mode`` (snippets, filter and attention rollout
 included); forward+backward in train mode with cross-entropy on ``logits_seq`` (what training
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from nrdfer.commands.preset import preset_overrides
 from nrdfer.io import write_json
 from nrdfer.models import build_model
 from nrdfer.params import load_section, to_dict
@@ -61,6 +63,7 @@ def time_mode(model, clips, labels, mode: str, autocast, iters: int, warmup: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--preset", default="presets/paper.yaml", help='"": params.yaml as is')
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--iters", type=int, default=2)
@@ -68,7 +71,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    params = load_section(args.params, "model", args.overrides)
+    sets = preset_overrides(args.preset, "model") if args.preset else []
+    params = load_section(args.params, "model", sets + args.overrides)
     settings = [("cpu", "float32")]
     if torch.cuda.is_available():
         settings += [("cuda", "float32"), ("cuda", "bf16-autocast")]

@@ -30,6 +30,7 @@ import numpy as np
 import skimage.data
 import torch
 
+from nrdfer.commands.preset import preset_overrides
 from nrdfer.engine.pipeline import preprocess_spec
 from nrdfer.io import model_file_state, save_checkpoint, write_json
 from nrdfer.labels import CLASSES
@@ -137,11 +138,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--backends", default="tiny", help="comma list: tiny,resnet50")
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument(
+        "--preset", default="presets/paper.yaml",
+        help='its model and data sections and face crop size applied ("": params.yaml as is)',
+    )  # fmt: skip
     parser.add_argument("--out", default="benchmarks/results/predict_speed.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    params = load_params(args.params, ["model", "data", "detect_align", "enhance"])
+    sets = []
+    if args.preset:  # the paper's model and input, params.yaml's (offline) face tools
+        sets = preset_overrides(args.preset, "model") + preset_overrides(args.preset, "data")
+        sets += [s for s in preset_overrides(args.preset) if s.startswith("detect_align.output_")]
+    params = load_params(args.params, ["model", "data", "detect_align", "enhance"], sets)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,7 +183,9 @@ def main() -> None:
                 "codec": "h264 (libx264, crf 23)",
             },
             "window": args.window,
-            "model": f"{params['model'].name}, paper sizes, random weights",
+            "model": f"{params['model'].name} ({args.preset or args.params}: "
+            f"{params['model'].image_size} px, M {params['model'].M}, N {params['model'].N}), "
+            "random weights",
             "input": {"U": params["data"].U, "V": params["data"].V, "size": params["data"].size},
             "detect_align": {
                 "max_side": params["detect_align"].max_side,
