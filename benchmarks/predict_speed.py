@@ -95,9 +95,11 @@ def random_r50_weights(path: Path) -> str:
     return str(path)
 
 
-def measure(video: Path, warmup: Path, model_path: Path, device: str, window: float) -> dict:
+def measure(
+    video: Path, warmup: Path, model_path: Path, device: str, window: float, every: int
+) -> dict:
     start = time.perf_counter()
-    predictor = Predictor(load_model_for_inference(model_path, device))
+    predictor = Predictor(load_model_for_inference(model_path, device), detect_every=every)
     predict_video(warmup, predictor, window=window)  # sessions, kernels, caches
     setup = time.perf_counter() - start
     start = time.perf_counter()
@@ -118,6 +120,7 @@ def measure(video: Path, warmup: Path, model_path: Path, device: str, window: fl
     per_minute["total"] = sum(per_minute.values())
     return {
         "device": device,
+        "detect_every": every,
         "setup_seconds": setup,
         "video_seconds": result.duration,
         "frames": result.frames,
@@ -138,6 +141,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--backends", default="tiny", help="comma list: tiny,resnet50")
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument(
+        "--detect-every", type=int, nargs="+", default=[1, 5],
+        help="nrdfer predict --detect-every values measured in one run (default: 1 5)",
+    )  # fmt: skip
     parser.add_argument(
         "--preset", default="presets/paper.yaml",
         help='its model and data sections and face crop size applied ("": params.yaml as is)',
@@ -163,15 +170,17 @@ def main() -> None:
             for device in devices:
                 if backend == "resnet50" and device == "cpu":
                     continue  # ~0.2 frames/s at 720p on 2 cores: not a setting anyone would use
-                run = measure(video, warmup, model_path, device, args.window)
-                run["backend"] = backend
-                runs.append(run)
-                per_min = run["seconds_per_minute"]
-                print(
-                    f"{device:5s} {backend:9s} per minute of 720p: decode {per_min['decode']:.1f} s, "
-                    f"detect+align {per_min['detect_align']:.1f} s, model {per_min['model']:.1f} s, "
-                    f"total {per_min['total']:.1f} s (x{run['realtime_factor']:.2f} real time)"
-                )
+                for every in args.detect_every:  # in one run: every frame vs sparse detection
+                    run = measure(video, warmup, model_path, device, args.window, every)
+                    run["backend"] = backend
+                    runs.append(run)
+                    per_min = run["seconds_per_minute"]
+                    print(
+                        f"{device:5s} {backend:9s} detect every {every}: per minute of 720p: "
+                        f"decode {per_min['decode']:.1f} s, detect+align "
+                        f"{per_min['detect_align']:.1f} s, model {per_min['model']:.1f} s, total "
+                        f"{per_min['total']:.1f} s (x{run['realtime_factor']:.2f} real time)"
+                    )
     write_json(
         args.out,
         {

@@ -41,6 +41,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=8, help="clips per model call (default: 8)"
     )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=5,
+        help="find the face to follow on every K-th frame; the sampled frames are always "
+        "detected themselves (default: 5; 1 = every frame)",
+    )
 
 
 def plot_paths(plot: str, videos: list[str]) -> list[Path]:
@@ -94,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--window must be >= 0 seconds, got {args.window}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.detect_every < 1:
+        raise UserError(f"--detect-every must be at least 1, got {args.detect_every}")
     plots = plot_paths(args.plot, args.videos) if args.plot else [None] * len(args.videos)
     if args.plot:  # before any work: a bad --plot would fail after the first video
         from matplotlib.figure import Figure
@@ -106,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for plot in plots:
             check_writable(plot, "--plot")
     loaded = load_model_for_inference(args.checkpoint, resolve_device(args.device, name="--device"))
-    predictor = Predictor(loaded, batch_size=args.batch_size)
+    predictor = Predictor(loaded, batch_size=args.batch_size, detect_every=args.detect_every)
     results, errors = [], []
 
     def fail(path: str, message: str) -> None:

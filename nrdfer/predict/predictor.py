@@ -39,7 +39,7 @@ from nrdfer.preprocess.align import similarity_transform, warp
 from nrdfer.preprocess.enhance import enhance_dark_frames
 from nrdfer.preprocess.faces import Face
 from nrdfer.preprocess.tools import build_detector, build_enhancer
-from nrdfer.preprocess.track import nearest_detected, track_faces
+from nrdfer.preprocess.track import continue_track, nearest_detected, track_faces
 from nrdfer.preprocess.video import VideoStream
 
 __all__ = ["ClipResult", "Predictor", "VideoResult", "predict_video"]
@@ -188,11 +188,18 @@ class Predictor:
     Args:
         loaded: the model file's model and input settings.
         batch_size: clips per model call (the whole video plus its windows).
+        detect_every: the first pass (which face to follow) runs the detector on every
+            ``detect_every``-th kept frame only; the frames the test-protocol sampling picks are
+            always detected themselves (second pass), so their crops are those of detecting
+            every frame whenever the same face is followed. 1: every frame.
     """
 
-    def __init__(self, loaded: LoadedModel, batch_size: int = 8) -> None:
+    def __init__(self, loaded: LoadedModel, batch_size: int = 8, detect_every: int = 1) -> None:
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         self.loaded = loaded
         self.batch_size = max(1, batch_size)
+        self.detect_every = detect_every
         self.detector = build_detector(loaded.spec.detect_align, str(loaded.device))
         e = loaded.spec.enhance
         self.enhancer = None if e is None else build_enhancer(e, loaded.device)
@@ -220,6 +227,16 @@ class Predictor:
         return result
 
 
+class _Every:
+    """The positions ``p % every == 0`` as a container (the frames the first pass detects on)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def __contains__(self, position: object) -> bool:
+        return isinstance(position, int) and position % self.every == 0
+
+
 def _same_size(rgb: np.ndarray, first: np.ndarray | None) -> np.ndarray:
     """A frame resized to the first frame's size after a mid-stream resolution change."""
     if first is None or rgb.shape == first.shape:
@@ -230,9 +247,11 @@ def _same_size(rgb: np.ndarray, first: np.ndarray | None) -> np.ndarray:
 def _detect_all(
     stream: VideoStream, predictor: Predictor, timer: _Timer
 ) -> tuple[list[list[Face]], list[float], list[int]]:
-    """First pass: faces in every kept frame, with each frame's time and frame number."""
+    """First pass: faces in every ``predictor.detect_every``-th kept frame (no faces listed for
+    the others), with every kept frame's time and frame number."""
     chunk_size = predictor.loaded.spec.detect_align.batch_size
-    per_frame: list[list[Face]] = []
+    every = predictor.detect_every
+    found: list[list[Face]] = []  # faces of the detected frames, in order
     times: list[float] = []
     numbers: list[int] = []
     chunk: list[np.ndarray] = []
@@ -241,20 +260,24 @@ def _detect_all(
         total=stream.frame_count() or None, desc=f"{stream.path.name}: faces", unit="frame",
         leave=False, disable=None,
     )  # fmt: skip
-    for frame in _timed(stream.frames(), timer, "decode"):
+    frames = stream.frames(want=_Every(every))
+    for frame in _timed(frames, timer, "decode"):
         bar.update()
-        rgb = _same_size(frame.rgb, first)  # type: ignore[arg-type]
-        first = rgb if first is None else first
-        chunk.append(rgb)
         times.append(frame.time)
         numbers.append(frame.index)
+        if frame.rgb is None:  # not a frame the first pass detects on
+            continue
+        rgb = _same_size(frame.rgb, first)
+        first = rgb if first is None else first
+        chunk.append(rgb)
         if len(chunk) >= chunk_size:
             with timer("detect_align"):
-                per_frame.extend(predictor.detector.detect(np.stack(chunk)))  # (n, H, W, 3)
+                found.extend(predictor.detector.detect(np.stack(chunk)))  # (n, H, W, 3)
             chunk = []
     if chunk:
         with timer("detect_align"):
-            per_frame.extend(predictor.detector.detect(np.stack(chunk)))
+            found.extend(predictor.detector.detect(np.stack(chunk)))
+    per_frame = [found[p // every] if p % every == 0 else [] for p in range(len(times))]
     bar.close()
     return per_frame, times, numbers
 
@@ -263,25 +286,33 @@ def _aligned_crops(
     stream: VideoStream,
     wanted: set[int],
     track: list[Face | None],
-    size: int,
+    predictor: Predictor,
     timer: _Timer,
 ) -> dict[int, np.ndarray]:
-    """Second pass: the aligned crop of every wanted position (gaps use the nearest detection)."""
-    with timer("detect_align"):
-        source = nearest_detected([f is not None for f in track])
-        matrices = {
-            s: similarity_transform(track[s].landmarks_array(), size)  # type: ignore[union-attr]
-            for s in {source[p] for p in wanted}
-        }
-    crops: dict[int, np.ndarray] = {}
+    """Second pass: the aligned crop of every wanted position. A wanted frame the first pass
+    did not detect on is detected now, and the face that continues the track's nearest
+    detection is taken; where none does (or no face is found), the nearest detection's
+    landmarks are used. Fills the track in for the frames detected here."""
+    size, every = predictor.loaded.spec.detect_align.output_size, predictor.detect_every
+    frames: dict[int, np.ndarray] = {}
     first: np.ndarray | None = None
     for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
-        if frame.rgb is None:
-            continue
-        with timer("detect_align"):
-            rgb = _same_size(frame.rgb, first)
+        if frame.rgb is not None:
+            frames[frame.position] = rgb = _same_size(frame.rgb, first)
             first = rgb if first is None else first
-            crops[frame.position] = warp(rgb, matrices[source[frame.position]], size)
+    with timer("detect_align"):
+        source = nearest_detected([f is not None for f in track])
+        todo = sorted(p for p in frames if p % every)  # wanted, not detected in the first pass
+        for start in range(0, len(todo), predictor.loaded.spec.detect_align.batch_size):
+            part = todo[start : start + predictor.loaded.spec.detect_align.batch_size]
+            for p, faces in zip(
+                part, predictor.detector.detect(np.stack([frames[p] for p in part])), strict=True
+            ):
+                track[p] = continue_track(track[source[p]], faces)  # type: ignore[arg-type]
+        crops = {}
+        for p, rgb in frames.items():
+            face = track[p] if track[p] is not None else track[source[p]]
+            crops[p] = warp(rgb, similarity_transform(face.landmarks_array(), size), size)  # type: ignore[union-attr]
     return crops
 
 
@@ -316,7 +347,8 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
     spans = [(0, n), *bounds]
     samples = [s + sample_indices(e - s, spec.U, spec.V, train=False) for s, e in spans]
     wanted = {int(i) for idx in samples for i in idx}
-    crops = _aligned_crops(stream, wanted, track, spec.detect_align.output_size, timer)
+    crops = _aligned_crops(stream, wanted, track, predictor, timer)
+    detected = sum(f is not None for f in track)
     if set(crops) != wanted:
         raise UserError(f"{path}: the video decoded differently on the second pass; re-encode it")
 

@@ -47,6 +47,12 @@ def _continues(prev: Face, cand: Face) -> float | None:
     return None
 
 
+def continue_track(prev: Face, faces: Sequence[Face]) -> Face | None:
+    """The face of ``faces`` that best continues a track last seen at ``prev``, or None."""
+    scored = [(s, f) for f in faces if (s := _continues(prev, f)) is not None]
+    return max(scored, key=lambda sf: (sf[0], sf[1].score))[1] if scored else None
+
+
 def track_faces(per_frame: Sequence[Sequence[Face]]) -> list[Face | None]:
     """Pick one face per frame that continues a single track (None where it is not seen)."""
     track: list[Face | None] = [None] * len(per_frame)
@@ -56,9 +62,9 @@ def track_faces(per_frame: Sequence[Sequence[Face]]) -> list[Face | None]:
             last = largest_face(faces)
             track[t] = last
             continue
-        scored = [(s, f) for f in faces if (s := _continues(last, f)) is not None]
-        if scored:
-            last = max(scored, key=lambda sf: (sf[0], sf[1].score))[1]
+        found = continue_track(last, faces)
+        if found is not None:
+            last = found
             track[t] = last
     return track
 

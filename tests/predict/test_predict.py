@@ -27,6 +27,21 @@ def run_json(capsys, *argv: str) -> tuple[int, dict, str]:
     return rc, json.loads(captured.out), captured.err
 
 
+def test_sparse_detection_gives_the_crops_of_detecting_every_frame(model_file, videos):
+    """--detect-every 5 detects the sampled frames themselves: the same clips, so the same
+    probabilities and attention as detecting every frame, with fewer detector calls."""
+    loaded = load_model_for_inference(model_file, "cpu")
+    every = predict_video(videos["long"], Predictor(loaded, detect_every=1))
+    sparse = predict_video(videos["long"], Predictor(loaded, detect_every=5))
+    assert sparse.frames == every.frames and sparse.detected_frames < every.detected_frames
+    for a, b in zip([every.clip, *every.windows], [sparse.clip, *sparse.windows], strict=True):
+        assert a.frames == b.frames and a.label == b.label
+        assert a.probs == pytest.approx(b.probs, abs=1e-6)
+        assert a.attention == pytest.approx(b.attention, abs=1e-6)
+    with pytest.raises(ValueError, match="detect_every"):
+        Predictor(loaded, detect_every=0)
+
+
 def test_predict_json_and_plot(capsys, tmp_path, model_file, videos):
     png = tmp_path / "fig5.png"
     rc, out, err = run_json(
@@ -40,7 +55,8 @@ def test_predict_json_and_plot(capsys, tmp_path, model_file, videos):
         assert sum(res[key].values()) == pytest.approx(1.0, abs=1e-5)
     assert res["label"] == max(res["probs"], key=res["probs"].get)
     assert isinstance(res["filter_fired"], bool)
-    assert res["frames"] == 12 and res["detected_frames"] == 12
+    # detected: every 5th frame (0, 5, 10) to follow the face, then the other sampled frames
+    assert res["frames"] == 12 and res["detected_frames"] == 9
     assert res["fps"] == pytest.approx(FPS) and res["duration"] == pytest.approx(1.2)
     frames = res["sampled_frames"]
     assert len(frames) == T
