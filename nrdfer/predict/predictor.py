@@ -2,18 +2,20 @@
 
 The steps are those of the pipeline that made the training data, run on one video:
 
-1. decode (PyAV, every ``detect_align.frame_stride``-th frame) and detect faces in every frame
-   (the same RetinaFace backend as the ``detect_align`` stage);
-2. track one face through the video and align it (``nrdfer.preprocess.track``: the same
-   tracking and 5-point alignment, frames without a detection take the nearest detected
-   frame's transform);
+1. decode (PyAV, every ``detect_align.frame_stride``-th frame) and detect faces in every
+   ``detect_every``-th frame (the same RetinaFace backend as the ``detect_align`` stage; all
+   frames when that finds no face);
+2. track one face through the video (``nrdfer.preprocess.track``: the same tracking as the
+   stage), detect the sampled frames themselves and align them with 5 points (a sampled frame
+   where the tracked face is not found takes the nearest detected frame's transform);
 3. enhance dark face crops when the model's training data was enhanced (``enhance`` section);
 4. sample T = U·V frames with the test protocol (paper §3.2, ``nrdfer.data.sampling``) from
    the whole video and, for a video longer than one window, from each window of the timeline;
 5. resize to the model's input side, run the model and its snippet-based filter (Eq. 7).
 
-Only the sampled frames are warped; decoding runs twice in a stream (detection needs every
-frame, warping only the sampled ones), so memory stays small for long 720p videos.
+Only the sampled frames are warped; decoding runs twice in a stream (the first pass converts
+only the frames it detects on, the second only the sampled ones), so memory stays small for
+long 720p videos.
 """
 
 from __future__ import annotations
@@ -245,12 +247,11 @@ def _same_size(rgb: np.ndarray, first: np.ndarray | None) -> np.ndarray:
 
 
 def _detect_all(
-    stream: VideoStream, predictor: Predictor, timer: _Timer
+    stream: VideoStream, predictor: Predictor, timer: _Timer, every: int
 ) -> tuple[list[list[Face]], list[float], list[int]]:
-    """First pass: faces in every ``predictor.detect_every``-th kept frame (no faces listed for
-    the others), with every kept frame's time and frame number."""
+    """First pass: faces in every ``every``-th kept frame (no faces listed for the others), with
+    every kept frame's time and frame number."""
     chunk_size = predictor.loaded.spec.detect_align.batch_size
-    every = predictor.detect_every
     found: list[list[Face]] = []  # faces of the detected frames, in order
     times: list[float] = []
     numbers: list[int] = []
@@ -288,12 +289,13 @@ def _aligned_crops(
     track: list[Face | None],
     predictor: Predictor,
     timer: _Timer,
+    every: int,
 ) -> dict[int, np.ndarray]:
     """Second pass: the aligned crop of every wanted position. A wanted frame the first pass
     did not detect on is detected now, and the face that continues the track's nearest
     detection is taken; where none does (or no face is found), the nearest detection's
     landmarks are used. Fills the track in for the frames detected here."""
-    size, every = predictor.loaded.spec.detect_align.output_size, predictor.detect_every
+    size = predictor.loaded.spec.detect_align.output_size
     frames: dict[int, np.ndarray] = {}
     first: np.ndarray | None = None
     for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
@@ -334,11 +336,18 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
     timer = _Timer(("decode", "detect_align", "model"))
     stream = VideoStream(path, spec.detect_align.frame_stride)
 
-    per_frame, times, numbers = _detect_all(stream, predictor, timer)
+    every = predictor.detect_every
+    per_frame, times, numbers = _detect_all(stream, predictor, timer, every)
     n = len(per_frame)
     with timer("detect_align"):
         track = track_faces(per_frame)
     detected = sum(f is not None for f in track)
+    if detected == 0 and every > 1:  # a face seen only between the sparse frames: look at all
+        every = 1
+        per_frame, times, numbers = _detect_all(stream, predictor, timer, every)
+        with timer("detect_align"):
+            track = track_faces(per_frame)
+        detected = sum(f is not None for f in track)
     if detected == 0:
         raise UserError(f"{path}: no face found in any of its {n} frames; nothing to classify")
 
@@ -347,7 +356,7 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
     spans = [(0, n), *bounds]
     samples = [s + sample_indices(e - s, spec.U, spec.V, train=False) for s, e in spans]
     wanted = {int(i) for idx in samples for i in idx}
-    crops = _aligned_crops(stream, wanted, track, predictor, timer)
+    crops = _aligned_crops(stream, wanted, track, predictor, timer, every)
     detected = sum(f is not None for f in track)
     if set(crops) != wanted:
         raise UserError(f"{path}: the video decoded differently on the second pass; re-encode it")

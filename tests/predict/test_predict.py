@@ -212,3 +212,17 @@ def test_plot_paths_one_per_video():
         Path("out/fig-x-2.png"),
         Path("out/fig-y.png"),
     ]
+
+
+def test_sparse_detection_looks_at_every_frame_before_giving_up(model_file, tmp_path, face_patch):
+    """A face visible only between the sparse frames is still found (all frames are tried
+    before "no face")."""
+    from tests.predict.conftest import face_frames, write_video
+
+    frames = face_frames(face_patch, 12)
+    blank = np.full_like(frames[0], 128)
+    frames = np.stack([f if i in (2, 3, 7) else blank for i, f in enumerate(frames)])
+    video = write_video(tmp_path / "brief.avi", frames)
+    loaded = load_model_for_inference(model_file, "cpu")
+    result = predict_video(video, Predictor(loaded, detect_every=5))
+    assert result.frames == 12 and result.detected_frames >= 1
