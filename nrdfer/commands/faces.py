@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.out:
         if video:
-            vf = faces_in_video(frames, detector, p.output_size)
+            vf = faces_in_video(frames, detector, p.output_size, p.detect_every)
             if vf.status != STATUS_OK:
                 raise UserError(f"{args.source}: no face found in any frame; nothing written")
             strip = np.concatenate(list(vf.crops), axis=1)  # (T, S, S, 3) -> (S, T*S, 3)

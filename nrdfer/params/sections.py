@@ -88,6 +88,8 @@ class DetectAlignParams:
     score_threshold: Share
     nms_threshold: Float(0, 1, gt=True)
     max_side: Int(32, 16384, zero="never shrink")
+    min_face: Float(0, 0.5)
+    detect_every: Int(1, 1000)
     batch_size: Int(1, 4096)
     output_size: Int(16, 1024)
     frame_stride: Int(1, 1000)

@@ -30,6 +30,10 @@ from nrdfer.params import DetectAlignParams, EnhanceParams, ModelParams, from_di
 __all__ = ["InputSpec", "LoadedModel", "input_spec", "load_model_for_inference"]
 
 REQUIRED_KEYS = ("U", "V", "size", "detect_align", "enhance")
+
+DETECT_ALIGN_BEFORE = {"min_face": 0.0, "detect_every": 1}
+"""``detect_align`` settings that model files written before they existed lack: the values that
+reproduce how those files' training data was made (one detector pass, every frame)."""
 """Keys of a model file's ``preprocess`` dict that inference needs."""
 
 
@@ -79,7 +83,11 @@ def input_spec(preprocess: Mapping[str, Any], source: str) -> InputSpec:
         U=int(preprocess["U"]),
         V=int(preprocess["V"]),
         size=int(preprocess["size"]),
-        detect_align=from_dict(DetectAlignParams, preprocess["detect_align"], source=source),
+        detect_align=from_dict(
+            DetectAlignParams,
+            {**DETECT_ALIGN_BEFORE, **preprocess["detect_align"]},
+            source=source,
+        ),
         enhance=None if enhance is None else from_dict(EnhanceParams, enhance, source=source),
     )
 

@@ -41,7 +41,7 @@ from nrdfer.preprocess.align import similarity_transform, warp
 from nrdfer.preprocess.enhance import enhance_dark_frames
 from nrdfer.preprocess.faces import Face
 from nrdfer.preprocess.tools import build_detector, build_enhancer
-from nrdfer.preprocess.track import continue_track, nearest_detected, track_faces
+from nrdfer.preprocess.track import FaceTracker, detect_tracked, nearest_detected
 from nrdfer.preprocess.video import VideoStream
 
 __all__ = ["ClipResult", "Predictor", "VideoResult", "predict_video"]
@@ -248,11 +248,12 @@ def _same_size(rgb: np.ndarray, first: np.ndarray | None) -> np.ndarray:
 
 def _detect_all(
     stream: VideoStream, predictor: Predictor, timer: _Timer, every: int
-) -> tuple[list[list[Face]], list[float], list[int]]:
-    """First pass: faces in every ``every``-th kept frame (no faces listed for the others), with
-    every kept frame's time and frame number."""
+) -> tuple[list[Face | None], list[float], list[int]]:
+    """First pass: the tracked face in every ``every``-th kept frame (None for the others and
+    where it is not seen), with every kept frame's time and frame number."""
     chunk_size = predictor.loaded.spec.detect_align.batch_size
-    found: list[list[Face]] = []  # faces of the detected frames, in order
+    tracker = FaceTracker()
+    found: list[Face | None] = []  # the tracked face of the detected frames, in order
     times: list[float] = []
     numbers: list[int] = []
     chunk: list[np.ndarray] = []
@@ -273,14 +274,20 @@ def _detect_all(
         chunk.append(rgb)
         if len(chunk) >= chunk_size:
             with timer("detect_align"):
-                found.extend(predictor.detector.detect(np.stack(chunk)))  # (n, H, W, 3)
+                found.extend(_tracked(np.stack(chunk), predictor, tracker))  # (n, H, W, 3)
             chunk = []
     if chunk:
         with timer("detect_align"):
-            found.extend(predictor.detector.detect(np.stack(chunk)))
-    per_frame = [found[p // every] if p % every == 0 else [] for p in range(len(times))]
+            found.extend(_tracked(np.stack(chunk), predictor, tracker))
+    track = [found[p // every] if p % every == 0 else None for p in range(len(times))]
     bar.close()
-    return per_frame, times, numbers
+    return track, times, numbers
+
+
+def _tracked(
+    frames: np.ndarray, predictor: Predictor, tracker: FaceTracker | list[FaceTracker]
+) -> list[Face | None]:
+    return [face for _, face in detect_tracked(frames, predictor.detector, tracker)]
 
 
 def _aligned_crops(
@@ -307,10 +314,10 @@ def _aligned_crops(
         todo = sorted(p for p in frames if p % every)  # wanted, not detected in the first pass
         for start in range(0, len(todo), predictor.loaded.spec.detect_align.batch_size):
             part = todo[start : start + predictor.loaded.spec.detect_align.batch_size]
-            for p, faces in zip(
-                part, predictor.detector.detect(np.stack([frames[p] for p in part])), strict=True
-            ):
-                track[p] = continue_track(track[source[p]], faces)  # type: ignore[arg-type]
+            stack = np.stack([frames[p] for p in part])  # (n, H, W, 3)
+            follow = [FaceTracker(track[source[p]]) for p in part]
+            for p, face in zip(part, _tracked(stack, predictor, follow), strict=True):
+                track[p] = face
         crops = {}
         for p, rgb in frames.items():
             face = track[p] if track[p] is not None else track[source[p]]
@@ -337,16 +344,12 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
     stream = VideoStream(path, spec.detect_align.frame_stride)
 
     every = predictor.detect_every
-    per_frame, times, numbers = _detect_all(stream, predictor, timer, every)
-    n = len(per_frame)
-    with timer("detect_align"):
-        track = track_faces(per_frame)
+    track, times, numbers = _detect_all(stream, predictor, timer, every)
+    n = len(track)
     detected = sum(f is not None for f in track)
     if detected == 0 and every > 1:  # a face seen only between the sparse frames: look at all
         every = 1
-        per_frame, times, numbers = _detect_all(stream, predictor, timer, every)
-        with timer("detect_align"):
-            track = track_faces(per_frame)
+        track, times, numbers = _detect_all(stream, predictor, timer, every)
         detected = sum(f is not None for f in track)
     if detected == 0:
         raise UserError(f"{path}: no face found in any of its {n} frames; nothing to classify")

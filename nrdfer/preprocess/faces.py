@@ -41,6 +41,11 @@ PRE_NMS_TOP_K = 5000
 POST_NMS_TOP_K = 750
 """Detections kept after NMS (biubug6 ``detect.py``)."""
 
+DETECTABLE_PX = 32
+"""Face width in pixels, at the detector's input, from which RetinaFace-MobileNet-0.25 finds
+faces reliably: photos' faces pasted at 8-32 px are found in about half the places at 16-20 px
+and in all at 28 px; 32 leaves a margin (docs/preprocess.md, benchmarks/small_faces.py)."""
+
 
 @dataclass(frozen=True)
 class Face:
@@ -199,6 +204,24 @@ def shrink(frames: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, scale
 
 
+def resize_frames(frames: np.ndarray, scale: float) -> np.ndarray:
+    """(N, H, W, 3) frames resized by ``scale`` (area filter down, linear up)."""
+    h, w = frames.shape[1:3]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, size, interpolation=interp) for f in frames])
+
+
+def merge_faces(*passes: Sequence[Face], nms_threshold: float) -> list[Face]:
+    """One frame's faces from several passes, overlapping duplicates removed (NMS), best first."""
+    faces = [f for found in passes for f in found]
+    if len(faces) <= 1:
+        return faces
+    boxes = np.asarray([f.box for f in faces], dtype=np.float32)  # (F, 4)
+    scores = np.asarray([f.score for f in faces], dtype=np.float32)
+    return [faces[k] for k in nms(boxes, scores, nms_threshold)]
+
+
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim == 3:
@@ -211,34 +234,88 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 
 
 class _BatchedDetector(abc.ABC):
-    """Resize, batch and decode around a backend's ``_forward`` (head outputs for a batch)."""
+    """Resize, batch and decode around a backend's ``_forward`` (head outputs for a batch).
+
+    Detection runs in up to two passes. The first shrinks each frame so its longer side is at
+    most ``max_side``; it finds faces of :data:`DETECTABLE_PX` pixels at that size and up. When
+    ``min_face`` (the smallest face to find, as a share of the frame's longer side) is below
+    that, a second pass runs the whole frame at the scale where a ``min_face`` face is
+    :data:`DETECTABLE_PX` wide, never above full resolution (a 4K frame at 1.5 % runs at about
+    2130 x 1200), and the two passes' faces are merged by NMS. So faces of ``min_face`` and at
+    least 32 pixels are found: 1.5 % of the long side down to 2133-pixel frames.
+    """
 
     def __init__(
-        self, score_threshold: float, nms_threshold: float, batch_size: int, max_side: int
+        self,
+        score_threshold: float,
+        nms_threshold: float,
+        batch_size: int,
+        max_side: int,
+        min_face: float = 0.0,
     ) -> None:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.batch_size = max(1, batch_size)
         self.max_side = max_side
+        self.min_face = min_face
 
     @abc.abstractmethod
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Head outputs for RGB uint8 frames (n, h, w, 3): loc (n, A, 4), softmax conf
         (n, A, 2), landmarks (n, A, 10)."""
 
-    def detect(self, frames: np.ndarray) -> list[list[Face]]:
-        """Faces in each RGB uint8 frame of ``frames`` (N, H, W, 3) or one frame (H, W, 3)."""
-        frames = _check_frames(frames)
-        small, scale = shrink(frames, self.max_side)
-        h, w = small.shape[1:3]
+    def fine_scale(self, height: int, width: int) -> float | None:
+        """Scale of the second pass for ``height`` x ``width`` frames, or None when the first
+        pass already finds faces of ``min_face``."""
+        if self.min_face <= 0:
+            return None
+        long_side = max(height, width)
+        coarse = min(1.0, self.max_side / long_side) if self.max_side > 0 else 1.0
+        fine = min(DETECTABLE_PX / (self.min_face * long_side), 1.0)
+        return fine if fine > coarse * 1.05 else None
+
+    def _run(self, frames: np.ndarray, batch_size: int) -> list[list[Face]]:
+        h, w = frames.shape[1:3]
         out: list[list[Face]] = []
-        for start in range(0, len(small), self.batch_size):
-            loc, conf, landms = self._forward(small[start : start + self.batch_size])
-            faces = postprocess(loc, conf, landms, h, w, self.score_threshold, self.nms_threshold)
+        for start in range(0, len(frames), batch_size):
+            loc, conf, landms = self._forward(frames[start : start + batch_size])
             out.extend(
-                faces if scale == 1.0 else [[f.scaled(1 / scale) for f in fs] for fs in faces]
+                postprocess(loc, conf, landms, h, w, self.score_threshold, self.nms_threshold)
             )
         return out
+
+    def detect_fine(self, frames: np.ndarray) -> list[list[Face]]:
+        """The second pass alone on (N, H, W, 3) frames (no faces when none is needed)."""
+        frames = _check_frames(frames)
+        scale = self.fine_scale(*frames.shape[1:3])
+        if scale is None:
+            return [[] for _ in frames]
+        coarse = shrink(frames[:1], self.max_side)[0]
+        big = resize_frames(frames, scale)
+        # as many pixels per call as a first-pass batch holds (memory stays flat)
+        batch = max(1, self.batch_size * coarse[0].size // big[0].size)
+        return [[f.scaled(1 / scale) for f in fs] for fs in self._run(big, batch)]
+
+    def detect(self, frames: np.ndarray, fine: bool = True) -> list[list[Face]]:
+        """Faces in each RGB uint8 frame of ``frames`` (N, H, W, 3) or one frame (H, W, 3).
+
+        Args:
+            frames: the frames.
+            fine: run the second pass where ``min_face`` needs it (False: the first pass only;
+                :func:`~nrdfer.preprocess.track.detect_tracked` runs the second pass only on
+                the frames where the first misses the face it follows).
+        """
+        frames = _check_frames(frames)
+        small, scale = shrink(frames, self.max_side)
+        faces = self._run(small, self.batch_size)
+        if scale != 1.0:
+            faces = [[f.scaled(1 / scale) for f in fs] for fs in faces]
+        if fine and self.fine_scale(*frames.shape[1:3]) is not None:
+            faces = [
+                merge_faces(a, b, nms_threshold=self.nms_threshold)
+                for a, b in zip(faces, self.detect_fine(frames), strict=True)
+            ]
+        return faces
 
 
 TINY_MEAN_BGR = (104.0, 117.0, 127.0)
@@ -257,6 +334,8 @@ class TinyRetinaFace(_BatchedDetector):
         batch_size: frames per session call.
         max_side: frames are shrunk so their longer side is at most this (0: never).
         threads: onnxruntime intra-op threads (0: onnxruntime's default).
+        min_face: smallest face to find as a share of the frame's longer side; a second,
+            finer pass runs where the first cannot find it (0: first pass only).
     """
 
     def __init__(
@@ -266,8 +345,9 @@ class TinyRetinaFace(_BatchedDetector):
         batch_size: int = 16,
         max_side: int = 0,
         threads: int = 0,
+        min_face: float = 0.0,
     ) -> None:
-        super().__init__(score_threshold, nms_threshold, batch_size, max_side)
+        super().__init__(score_threshold, nms_threshold, batch_size, max_side, min_face)
         self.threads = threads
         self._session = None
 

@@ -201,7 +201,7 @@ class _DetectTask:
         row["key"] = job_key(p, self.videos_root / rel)
         try:
             frames = read_video(self.videos_root / rel, p.frame_stride, p.max_frames)
-            result = faces_in_video(frames, _WORKER["tool"], p.output_size)
+            result = faces_in_video(frames, _WORKER["tool"], p.output_size, p.detect_every)
         except UserError as exc:
             row.update(status=STATUS_ERROR, reason=str(exc))
             write_json(_state_path(self.out_root, clip), row)

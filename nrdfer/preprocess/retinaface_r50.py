@@ -214,6 +214,9 @@ class RetinaFaceResNet50(_BatchedDetector):
         batch_size: frames per forward pass.
         max_side: frames are shrunk so their longer side is at most this (0: never).
         device: torch device.
+        min_face: smallest face to find as a share of the frame's longer side (a second pass
+            runs where the first cannot find it; 0: first pass only). The pass is sized for the
+            tiny backend's smallest reliable face; ResNet-50 finds smaller ones.
     """
 
     def __init__(
@@ -224,8 +227,9 @@ class RetinaFaceResNet50(_BatchedDetector):
         batch_size: int = 16,
         max_side: int = 0,
         device: str | torch.device = "cpu",
+        min_face: float = 0.0,
     ) -> None:
-        super().__init__(score_threshold, nms_threshold, batch_size, max_side)
+        super().__init__(score_threshold, nms_threshold, batch_size, max_side, min_face)
         self.device = torch.device(device)
         self.net = load_resnet50(weights, self.device)
 

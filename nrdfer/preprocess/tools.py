@@ -27,19 +27,21 @@ __all__ = ["build_detector", "build_enhancer"]
 
 def build_detector(p: DetectAlignParams, device: str = "cpu", threads: int = 0) -> FaceDetector:
     """The detector ``p.backend`` names (``tiny`` or ``resnet50``), with ``p``'s thresholds,
-    batch and frame size; ``threads``: onnxruntime threads of ``tiny`` (0: its default).
+    batch, frame size and smallest face; ``threads``: onnxruntime threads of ``tiny`` (0: its default).
 
     Raises:
         UserError: unknown backend, or the ResNet-50 weights file is not given / not found.
     """
     if p.backend == "tiny":
-        return TinyRetinaFace(p.score_threshold, p.nms_threshold, p.batch_size, p.max_side, threads)
+        return TinyRetinaFace(
+            p.score_threshold, p.nms_threshold, p.batch_size, p.max_side, threads, p.min_face
+        )
     if p.backend == "resnet50":  # imported here: torch only for the backend that needs it
         from nrdfer.preprocess.retinaface_r50 import RetinaFaceResNet50
 
         return RetinaFaceResNet50(
             p.resnet50_weights, p.score_threshold, p.nms_threshold, p.batch_size, p.max_side,
-            device,
+            device, p.min_face,
         )  # fmt: skip
     raise UserError(f"unknown face detector backend '{p.backend}' (use tiny or resnet50)")
 

@@ -3,9 +3,17 @@
 One face is followed through a clip: the track starts at the largest face of the first frame
 with a detection and, frame by frame, continues with the face that overlaps the last tracked
 box most (or, without overlap, whose centre is nearest and within one box diagonal). A frame
-whose faces all lie elsewhere counts as a frame without a detection. Frames without a
-detection take the alignment transform of the nearest frame with one (the earlier on a tie), so
-the clip keeps every frame. A clip with no face at all is reported, not written.
+whose faces all lie elsewhere counts as a frame without a detection.
+
+The detector runs on every ``detect_every``-th frame and the last (the key frames). In a frame
+between two key frames where the face was found, the landmarks are those of the two key frames
+carried to it by optical flow (corner points in the face box followed by pyramidal
+Lucas-Kanade, a similarity transform fitted to them), blended by the frame's place between
+them (:func:`track_between`); this costs a few per cent of a detector pass. Where the detector's first (coarse) pass holds no face to start or continue the track, its
+second, finer pass runs on that frame (:func:`detect_tracked`), so small faces are found without
+running the fine pass on every frame. Frames with neither a detection nor an interpolation take
+the alignment transform of the nearest frame with one (the earlier on a tie), so the clip keeps
+every frame. A clip with no face at all is reported, not written.
 
 :func:`faces_in_video` is the one function the ``detect_align`` stage and single-video
 inference both call.
@@ -16,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from nrdfer.preprocess.align import similarity_transform, warp
-from nrdfer.preprocess.faces import Face, FaceDetector, largest_face
+from nrdfer.preprocess.faces import Face, FaceDetector, largest_face, merge_faces
 
 STATUS_OK = "ok"
 STATUS_NO_FACE = "no_face"
@@ -53,20 +62,186 @@ def continue_track(prev: Face, faces: Sequence[Face]) -> Face | None:
     return max(scored, key=lambda sf: (sf[0], sf[1].score))[1] if scored else None
 
 
+class FaceTracker:
+    """Follows one face through frames given in order: it starts at the largest face of the
+    first frame with one and goes on with :func:`continue_track`."""
+
+    def __init__(self, last: Face | None = None) -> None:
+        self.last = last
+
+    def pick(self, faces: Sequence[Face]) -> Face | None:
+        """The face of ``faces`` the track would take (the track is not changed)."""
+        return largest_face(faces) if self.last is None else continue_track(self.last, faces)
+
+    def update(self, faces: Sequence[Face]) -> Face | None:
+        """Take the next frame's faces; returns the tracked face, or None where it is not seen."""
+        found = self.pick(faces)
+        if found is not None:
+            self.last = found
+        return found
+
+
 def track_faces(per_frame: Sequence[Sequence[Face]]) -> list[Face | None]:
     """Pick one face per frame that continues a single track (None where it is not seen)."""
-    track: list[Face | None] = [None] * len(per_frame)
-    last: Face | None = None
-    for t, faces in enumerate(per_frame):
-        if last is None:
-            last = largest_face(faces)
-            track[t] = last
+    tracker = FaceTracker()
+    return [tracker.update(faces) for faces in per_frame]
+
+
+def detect_tracked(
+    frames: np.ndarray, detector: FaceDetector, tracker: FaceTracker | Sequence[FaceTracker]
+) -> list[tuple[list[Face], Face | None]]:
+    """Detect faces in frames (N, H, W, 3) and advance ``tracker`` through them (one tracker
+    for consecutive frames, or one tracker per frame).
+
+    A detector with a finer second pass (``fine_scale``/``detect_fine``) runs it only on the
+    frames whose first-pass faces hold none the tracker can take.
+
+    Returns:
+        Per frame: all faces found, and the tracked face (None where not seen).
+    """
+    fine = getattr(detector, "fine_scale", None)
+    needs_fine = fine is not None and fine(*frames.shape[1:3]) is not None
+    per_frame = detector.detect(frames, fine=False) if needs_fine else detector.detect(frames)  # type: ignore[call-arg]
+    trackers = [tracker] * len(frames) if isinstance(tracker, FaceTracker) else list(tracker)
+    out = []
+    for i, (faces, follow) in enumerate(zip(per_frame, trackers, strict=True)):
+        if needs_fine and follow.pick(faces) is None:
+            more = detector.detect_fine(frames[i : i + 1])[0]  # type: ignore[attr-defined]
+            faces = merge_faces(faces, more, nms_threshold=detector.nms_threshold)  # type: ignore[attr-defined]
+        out.append((list(faces), follow.update(faces)))
+    return out
+
+
+FLOW_SIDE = 192
+"""Optical flow runs on the region around the face between two key frames, shrunk so its
+longer side is at most this many pixels."""
+
+FLOW_POINTS = 60
+"""Corner points followed inside the face box between key frames."""
+
+
+def _face_region(
+    frames: np.ndarray, a: Face, b: Face
+) -> tuple[list[np.ndarray], np.ndarray, float]:
+    """Grey crops of ``frames`` around the boxes of ``a`` and ``b`` (half a box added on each
+    side), shrunk to :data:`FLOW_SIDE`; returns them, the crop's origin (x, y) and scale."""
+    h, w = frames.shape[1:3]
+    x1, y1 = min(a.box[0], b.box[0]), min(a.box[1], b.box[1])
+    x2, y2 = max(a.box[2], b.box[2]), max(a.box[3], b.box[3])
+    pad = 0.5 * max(a.box[2] - a.box[0], a.box[3] - a.box[1], 1.0)
+    c0, r0 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
+    c1, r1 = int(min(w, x2 + pad + 1)), int(min(h, y2 + pad + 1))
+    c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)
+    scale = min(1.0, FLOW_SIDE / max(c1 - c0, r1 - r0))
+    size = (max(1, round((c1 - c0) * scale)), max(1, round((r1 - r0) * scale)))
+    grays = []
+    for f in frames:
+        g = cv2.cvtColor(f[r0:r1, c0:c1], cv2.COLOR_RGB2GRAY)
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        grays.append(g if scale == 1.0 else cv2.resize(g, size, interpolation=interp))
+    return grays, np.float32([c0, r0]), scale
+
+
+def carry_landmarks(
+    grays: Sequence[np.ndarray], face: Face, order: Sequence[int], origin: np.ndarray, scale: float
+) -> list[np.ndarray | None]:
+    """The landmarks of ``face`` (seen in ``grays[order[0]]``) carried through the frames
+    ``order`` by optical flow: corner points inside the face box are followed frame to frame
+    (pyramidal Lucas-Kanade), and the similarity transform from their first to their current
+    positions (RANSAC) moves the landmarks. Frame pixel p is grey pixel (p - origin) * scale.
+    None from the step where fewer than 6 points remain."""
+    out: list[np.ndarray | None] = [face.landmarks_array()]
+    g0 = grays[order[0]]
+    box = (np.float32(face.box).reshape(2, 2) - origin) * scale  # (2, 2): two corners
+    (x1, y1), (x2, y2) = np.round(box).astype(int)
+    mask = np.zeros_like(g0)
+    mask[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = 255
+    pts = cv2.goodFeaturesToTrack(g0, FLOW_POINTS, 0.01, 3, mask=mask)
+    if pts is None or len(pts) < 6:
+        return out + [None] * (len(order) - 1)
+    start = pts.reshape(-1, 2)  # (P, 2)
+    keep = np.arange(len(start))
+    current = pts  # (P, 1, 2) float32
+    landmarks = (face.landmarks_array() - origin) * scale  # (5, 2) in grey pixels
+    for i in range(1, len(order)):
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            grays[order[i - 1]], grays[order[i]], current, None, winSize=(15, 15), maxLevel=2
+        )
+        ok = status.ravel() == 1
+        current, keep = moved[ok], keep[ok]
+        matrix = None
+        if len(keep) >= 6:
+            matrix, _ = cv2.estimateAffinePartial2D(
+                start[keep], current.reshape(-1, 2), method=cv2.RANSAC, ransacReprojThreshold=1.0
+            )
+        if matrix is None:
+            return out + [None] * (len(order) - i)
+        out.append((landmarks @ matrix[:, :2].T + matrix[:, 2]) / scale + origin)  # (5, 2)
+        current = current.reshape(-1, 1, 2)
+    return out
+
+
+def track_between(
+    frames: np.ndarray, track: Sequence[Face | None], keys: Sequence[int]
+) -> list[Face | None]:
+    """The track with every frame between two consecutive key frames that both hold the face
+    filled in: landmarks carried forward from the earlier and backward from the later key
+    frame by optical flow (:func:`carry_landmarks`), blended by the frame's place between
+    them; the box and score are interpolated. Where the flow is lost, the landmarks are
+    interpolated linearly. Frames next to a key frame without the face stay None."""
+    out = fill_between(track, keys)
+    for k0, k1 in zip(keys[:-1], keys[1:], strict=True):
+        a, b = track[k0], track[k1]
+        if a is None or b is None or k1 - k0 < 2:
             continue
-        found = continue_track(last, faces)
-        if found is not None:
-            last = found
-            track[t] = last
-    return track
+        grays, origin, scale = _face_region(frames[k0 : k1 + 1], a, b)
+        n = k1 - k0
+        forward = carry_landmarks(grays, a, range(0, n + 1), origin, scale)
+        backward = carry_landmarks(grays, b, range(n, -1, -1), origin, scale)[::-1]
+        for i in range(1, n):
+            f, r = forward[i], backward[i]
+            if f is None and r is None:
+                continue  # the linear interpolation stays
+            pts = f if r is None else r if f is None else (1 - i / n) * f + (i / n) * r  # (5, 2)
+            linear = out[k0 + i]
+            out[k0 + i] = Face(
+                box=linear.box,  # type: ignore[union-attr]
+                score=linear.score,  # type: ignore[union-attr]
+                landmarks=tuple((float(x), float(y)) for x, y in pts),
+            )
+    return out
+
+
+def key_frames(n: int, every: int) -> list[int]:
+    """The frames detected on: every ``every``-th of ``n`` and the last."""
+    keys = list(range(0, n, every))
+    if keys[-1] != n - 1:
+        keys.append(n - 1)
+    return keys
+
+
+def interpolate_face(a: Face, b: Face, w: float) -> Face:
+    """The face ``w`` of the way from ``a`` to ``b`` (box, landmarks and score linear)."""
+    box = tuple(float((1 - w) * p + w * q) for p, q in zip(a.box, b.box, strict=True))
+    pts = (1 - w) * a.landmarks_array() + w * b.landmarks_array()  # (5, 2)
+    return Face(
+        box=box,  # type: ignore[arg-type]
+        score=float((1 - w) * a.score + w * b.score),
+        landmarks=tuple((float(x), float(y)) for x, y in pts),
+    )
+
+
+def fill_between(track: list[Face | None], keys: Sequence[int]) -> list[Face | None]:
+    """The track with every frame between two consecutive key frames that both hold the face
+    interpolated (frames next to a key frame without the face stay None)."""
+    out = list(track)
+    for k0, k1 in zip(keys[:-1], keys[1:], strict=True):
+        a, b = track[k0], track[k1]
+        if a is None or b is None:
+            continue
+        for t in range(k0 + 1, k1):
+            out[t] = interpolate_face(a, b, (t - k0) / (k1 - k0))
+    return out
 
 
 def nearest_detected(detected: Sequence[bool]) -> list[int]:
@@ -91,9 +266,11 @@ class VideoFaces:
     Attributes:
         status: ``ok`` or ``no_face``.
         crops: uint8 (T, S, S, 3) aligned RGB crops, or None when no face was found.
-        track: the tracked face per frame (None where not detected).
+        track: the tracked face per frame: detected on a key frame or interpolated between
+            two (None where neither).
         source: for each frame, the index of the frame whose landmarks aligned it.
-        faces_per_frame: number of faces the detector returned per frame.
+        faces_per_frame: number of faces the detector returned per key frame (0 elsewhere).
+        keys: the frames the detector ran on.
     """
 
     status: str
@@ -101,10 +278,11 @@ class VideoFaces:
     track: list[Face | None]
     source: list[int]
     faces_per_frame: list[int]
+    keys: list[int]
 
     @property
     def detected(self) -> int:
-        """Frames where the tracked face was detected (not filled)."""
+        """Frames with the tracked face, detected or interpolated (not filled)."""
         return sum(f is not None for f in self.track)
 
 
@@ -121,21 +299,35 @@ def align_track(
     return crops, source  # (T, S, S, 3)
 
 
-def faces_in_video(frames: np.ndarray, detector: FaceDetector, output_size: int) -> VideoFaces:
+def faces_in_video(
+    frames: np.ndarray, detector: FaceDetector, output_size: int, detect_every: int = 1
+) -> VideoFaces:
     """Detect, track and align the face of a clip.
 
     Args:
         frames: uint8 RGB frames (T, H, W, 3).
         detector: a face detector backend.
         output_size: side of the aligned square crops.
+        detect_every: run the detector on every n-th frame and the last; the landmarks of
+            the frames between two key frames with the face are carried by optical flow
+            (1: every frame).
 
     Returns:
         The aligned clip, or status ``no_face`` (crops None) when no frame has a face.
     """
-    per_frame = detector.detect(frames)
-    track = track_faces(per_frame)
-    counts = [len(f) for f in per_frame]
+    n = len(frames)
+    keys = key_frames(n, max(1, detect_every))
+    tracker = FaceTracker()
+    batch = getattr(detector, "batch_size", 16)
+    found: list[tuple[list[Face], Face | None]] = []
+    for start in range(0, len(keys), batch):
+        found.extend(detect_tracked(frames[keys[start : start + batch]], detector, tracker))
+    track: list[Face | None] = [None] * n
+    counts = [0] * n
+    for k, (faces, face) in zip(keys, found, strict=True):
+        track[k], counts[k] = face, len(faces)
+    track = track_between(frames, track, keys)
     if all(f is None for f in track):
-        return VideoFaces(STATUS_NO_FACE, None, track, [], counts)
+        return VideoFaces(STATUS_NO_FACE, None, track, [], counts, keys)
     crops, source = align_track(frames, track, output_size)
-    return VideoFaces(STATUS_OK, crops, track, source, counts)
+    return VideoFaces(STATUS_OK, crops, track, source, counts, keys)

@@ -72,6 +72,8 @@ BAD: dict[str, list[str]] = {
     "detect_align.score_threshold": ["1.1", "-0.1"],
     "detect_align.nms_threshold": ["0", "1.5"],
     "detect_align.max_side": ["-1", "10", "20000"],
+    "detect_align.min_face": ["-0.1", "0.6"],
+    "detect_align.detect_every": ["0", "1001"],
     "detect_align.batch_size": ["0"],
     "detect_align.output_size": ["0", "8", "2048"],
     "detect_align.frame_stride": ["0"],
