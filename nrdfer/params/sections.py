@@ -139,6 +139,11 @@ class SynthParams:
     n1_share: Pair(Share)
     n2_rate: Share
     n2_share: Pair(Share)
+    test_noise: bool
+    test_n1_rate: Share
+    test_n1_share: Pair(Share)
+    test_n2_rate: Share
+    test_n2_share: Pair(Share)
     sheet_clips_per_class: Int(1, 100)
     sheet_frames: Int(1, 100)
     workers: Workers
@@ -240,6 +245,14 @@ class ReportParams:
     tsne_max_points: Int(2, 10**6)
 
 
+@frozen
+class NoiseParams:
+    levels: Seq(Share)
+    n1_share: Pair(Float(0, 0.5))
+    n2_share: Pair(Share)
+    dfew_clips: Int(5, 10**6)
+
+
 SECTIONS: dict[str, type] = {
     "base": BaseParams,
     "ingest": IngestParams,
@@ -257,6 +270,7 @@ SECTIONS: dict[str, type] = {
     "ablation": AblationParams,
     "compare": CompareParams,
     "report": ReportParams,
+    "noise": NoiseParams,
 }
 
 OVERLAYS: dict[str, str] = {"train_afew": "train"}

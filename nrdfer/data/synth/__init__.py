@@ -3,7 +3,8 @@
 The licensed data sets cannot be shipped, so the pipeline runs end to end on this one. Faces
 are drawn procedurally (:mod:`.face`) for many identities; the seven classes are facial
 actions with onset/apex/offset over time (:mod:`.expressions`); the paper's two kinds of
-noisy frames (Section 1, Fig. 1) are injected at parameterised rates (:mod:`.noise`); clips are
+noisy frames (Section 1, Fig. 1) are injected at parameterised rates (:mod:`.noise`), and with
+``synth.test_noise`` at separate rates into the test clips (DFEW fold 1, Val_AFEW); clips are
 written as DFEW and AFEW trees (:mod:`.layouts`) with a contact sheet to look at
 (:mod:`.sheet`). Output is deterministic for a seed. See docs/demo-data.md.
 """
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from nrdfer.data.synth.layouts import (
     AFEW_SPLITS,
     DFEW_FOLDS,
+    LAYOUT_CODES,
     Job,
     afew_ids,
     allocate,
@@ -34,7 +36,7 @@ from nrdfer.data.synth.layouts import (
 from nrdfer.data.synth.sheet import contact_sheet
 from nrdfer.errors import UserError
 from nrdfer.io import OWNER_MARKER, claim_dir, write_json, write_text
-from nrdfer.labels import CLASSES
+from nrdfer.labels import CLASSES, NEUTRAL
 from nrdfer.params import SynthParams, to_dict
 
 Layout = Literal["dfew", "afew", "both"]
@@ -72,7 +74,38 @@ def _jobs(
         original_size=params.dfew_original_size,
         frame_name=params.dfew_frame_name,
         jpeg_quality=params.jpeg_quality,
+        noise_stream=params.test_noise,
     )
+
+    def noise(layout: str, labels: np.ndarray, test: np.ndarray) -> list[dict]:
+        """Each clip's job settings: with test_noise, the test clips get exactly
+        round(test_n1_rate x test clips) N1 clips and round(test_n2_rate x non-neutral test
+        clips) N2 clips, those with the lowest draws of their own seed (so the noisy clips at
+        a rate include those at every lower rate)."""
+        if not params.test_noise:
+            return [common] * len(labels)
+        code = LAYOUT_CODES[layout]
+        draw = np.array(
+            [np.random.default_rng([seed, code, i, 2]).random(2) for i in range(len(labels))]
+        )  # (clips, 2): the N1 and the N2 draw
+        n1 = _lowest(draw[:, 0], test, params.test_n1_rate)
+        n2 = _lowest(draw[:, 1], test & (labels != NEUTRAL), params.test_n2_rate)
+        out = []
+        for i in range(len(labels)):
+            if not test[i]:
+                out.append(common)
+                continue
+            out.append(
+                {
+                    **common,
+                    "n1_rate": float(n1[i]),
+                    "n1_share": params.test_n1_share,
+                    "n2_rate": float(n2[i]),
+                    "n2_share": params.test_n2_share,
+                }
+            )
+        return out
+
     jobs: list[Job] = []
     plan: dict[str, Any] = {}
     shown = {"dfew": {}, "afew": {}}  # class -> clips picked for the contact sheet
@@ -91,6 +124,7 @@ def _jobs(
         labels = rng.permutation(allocate(params.dfew_class_counts, dfew, "dfew_class_counts"))
         folds = stratified_folds(labels, DFEW_FOLDS, rng)
         plan = {"ids": list(range(1, dfew + 1)), "labels": labels.tolist(), "folds": folds}
+        settings = noise("dfew", labels, folds == 0)
         for i, label in enumerate(labels):
             jobs.append(
                 Job(
@@ -105,7 +139,7 @@ def _jobs(
                     dark_share=0.0,
                     dark_gain=(1.0, 1.0),
                     thumbs=thumbs("dfew", int(label)),
-                    **common,
+                    **settings[i],
                 )
             )
     if afew:
@@ -117,6 +151,7 @@ def _jobs(
             split[idx[: int(round(len(idx) * params.afew_val_share))]] = 1
         if split.all() or not split.any():  # both splits must exist
             split[0] = 1 - split[0]
+        settings = noise("afew", labels, split == 1)
         for i, label in enumerate(labels):
             name = f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}"
             jobs.append(
@@ -132,10 +167,19 @@ def _jobs(
                     dark_share=params.afew_dark_share,
                     dark_gain=params.afew_dark_gain,
                     thumbs=thumbs("afew", int(label)),
-                    **common,
+                    **settings[i],
                 )
             )
     return jobs, plan
+
+
+def _lowest(draws: np.ndarray, member: np.ndarray, rate: float) -> np.ndarray:
+    """A mask of the round(rate x members) members with the lowest draws."""
+    idx = np.flatnonzero(member)
+    chosen = idx[np.argsort(draws[idx], kind="stable")[: int(round(rate * len(idx)))]]
+    mask = np.zeros(len(draws), dtype=bool)
+    mask[chosen] = True
+    return mask
 
 
 def _run(jobs: list[Job], workers: int, progress: bool) -> Iterator[dict[str, Any]]:

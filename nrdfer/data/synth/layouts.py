@@ -9,7 +9,10 @@ See docs/data.md (the real layouts) and docs/demo-data.md:
   moving face; a share of the clips is dark.
 
 Every clip is rendered from its own seed ``(seed, layout, index)``, so the output does not
-depend on how many worker processes render it.
+depend on how many worker processes render it. With ``synth.test_noise`` every clip's noise
+(which clips and frames get N1/N2 and what they show) comes from a second seed
+``(seed, layout, index, 1)``, so the people, expressions, motion and lighting of a clip do not
+depend on its noise settings.
 """
 
 from __future__ import annotations
@@ -105,16 +108,21 @@ class Job:
     frame_name: str  # DFEW frame name pattern
     jpeg_quality: int
     thumbs: int  # frames to return for the contact sheet (0 = none)
+    noise_stream: bool = False  # draw the noise from its own seed (synth.test_noise)
 
 
 def _clip_rng(job: Job) -> np.random.Generator:
     return np.random.default_rng([job.seed, LAYOUT_CODES[job.layout], job.index])
 
 
-def _spec(job: Job, rng: np.random.Generator) -> ClipSpec:
+def _noise_rng(job: Job) -> np.random.Generator:
+    return np.random.default_rng([job.seed, LAYOUT_CODES[job.layout], job.index, 1])
+
+
+def _spec(job: Job, rng: np.random.Generator, noise: np.random.Generator) -> ClipSpec:
     n = int(rng.integers(job.frames[0], job.frames[1] + 1))
-    n1_kind, n1_frames = plan_n1(n, rng, job.n1_rate, job.n1_share)
-    n2 = plan_n2(n, job.label, rng, job.n2_rate, job.n2_share)
+    n1_kind, n1_frames = plan_n1(n, noise, job.n1_rate, job.n1_share)
+    n2 = plan_n2(n, job.label, noise, job.n2_rate, job.n2_share)
     dark = float(rng.uniform(*job.dark_gain)) if rng.random() < job.dark_share else None
     return ClipSpec(
         label=job.label,
@@ -182,8 +190,9 @@ def render_job(job: Job) -> dict[str, Any]:
     """Render and write one clip; return its metadata (and thumbnails for the contact sheet)."""
     cv2.setNumThreads(1)
     rng = _clip_rng(job)
-    spec = _spec(job, rng)
-    clip = render_clip(spec, rng)
+    noise = _noise_rng(job) if job.noise_stream else rng
+    spec = _spec(job, rng, noise)
+    clip = render_clip(spec, rng, noise_rng=noise if job.noise_stream else None)
     root = Path(job.root)
     meta: dict[str, Any] = {
         "label": job.label,

@@ -139,7 +139,10 @@ def _other_label(label: int, rng: np.random.Generator) -> int:
 
 
 def render_clip(
-    spec: ClipSpec, rng: np.random.Generator, ident: Identity | None = None
+    spec: ClipSpec,
+    rng: np.random.Generator,
+    ident: Identity | None = None,
+    noise_rng: np.random.Generator | None = None,
 ) -> RenderedClip:
     """Render one clip.
 
@@ -147,6 +150,10 @@ def render_clip(
         spec: what the clip shows.
         rng: the clip's random source (seeded per clip, so clips are independent).
         ident: the labelled person; drawn from ``rng`` when None.
+        noise_rng: where the noise's own randomness comes from (the other person of an N1 cut,
+            the occluders); ``rng`` draws then the same values whatever ``spec``'s noise, so
+            the clip differs from its clean version only in its noisy frames and, for N2, its
+            expression timing. None: everything from ``rng`` (the demo data set's stream).
     """
     w, h = spec.size
     n = spec.n_frames
@@ -157,7 +164,13 @@ def render_clip(
     pan_y = (pad_y * (1 + 0.3 * _wobble(n, rng))).astype(int)
     pose = _pose(spec, rng, ident.aspect)
     intensity = rng.uniform(*spec.intensity)
-    profile = temporal_profile(n, rng, spec.n2_window)
+    if noise_rng is None:
+        profile = temporal_profile(n, rng, spec.n2_window)
+    else:  # the clean timing is drawn either way, so the draws after it do not depend on N2
+        profile = temporal_profile(n, rng)
+        if spec.n2_window is not None:
+            profile = temporal_profile(n, noise_rng, spec.n2_window)
+    nrng = rng if noise_rng is None else noise_rng
     rest = Actions(lip_corner=float(rng.normal(0, 0.05)))
     acts = frame_actions(
         apex_actions(spec.label, intensity, rng), profile, idle_actions(n, rng), rest
@@ -171,13 +184,13 @@ def render_clip(
     n1 = set(spec.n1_frames)
     other = None
     if spec.n1_kind == "other_person":  # a cut to another shot: other person, other backdrop
-        o_spec = ClipSpec(**{**spec.__dict__, "label": _other_label(spec.label, rng)})
-        o_ident = sample_identity(rng)
+        o_spec = ClipSpec(**{**spec.__dict__, "label": _other_label(spec.label, nrng)})
+        o_ident = sample_identity(nrng)
         other = (
             o_ident,
-            _pose(o_spec, rng, o_ident.aspect),
-            apex_actions(o_spec.label, intensity, rng),
-            make_background(rng, w + 2 * pad_x, h + 2 * pad_y),
+            _pose(o_spec, nrng, o_ident.aspect),
+            apex_actions(o_spec.label, intensity, nrng),
+            make_background(nrng, w + 2 * pad_x, h + 2 * pad_y),
         )
     frames = np.empty((n, h, w, 3), np.uint8)
     boxes = np.empty((n, 4))
@@ -204,7 +217,7 @@ def render_clip(
                 tuple(gaze[f]),
             )
             if f in n1:  # occlusion
-                draw_occluder(img, boxes[f], rng, ident.skin)
+                draw_occluder(img, boxes[f], nrng, ident.skin)
         visible[f] = f not in n1
         img = cv2.GaussianBlur(img, (0, 0), _BLUR_SIGMA)
         lit = img.astype(np.float32)

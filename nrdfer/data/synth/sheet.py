@@ -21,6 +21,7 @@ def contact_sheet(rows: Sequence[tuple[int, str, np.ndarray]], path: Path) -> No
         rows: ``(label, caption, frames)`` with frames (K, H, W, 3) uint8 RGB.
         path: output PNG.
     """
+    cv2.setNumThreads(1)  # no OpenCV thread pool in a process that forks synth workers later
     lines = []
     for label, caption, frames in rows:
         scale = _ROW_HEIGHT / frames.shape[1]
