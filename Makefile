@@ -17,7 +17,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test venv lint paper paper-smoke clean-venv
+.PHONY: demo test venv lint paper paper-smoke noise clean-venv
 
 venv: $(STAMP)
 
@@ -38,6 +38,13 @@ endif
 demo: venv
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
+
+# The controlled-noise benchmark (noise/dvc.yaml, docs/noise.md): its own pipeline, not part of
+# `make demo`; about N min on 2 cores. On a GPU at paper sizes: make noise ARGS="..." is not
+# needed: `nrdfer preset presets/paper.yaml` first, then make noise.
+noise: venv
+	$(BIN)/dvc repro noise/dvc.yaml
+	@cat reports/noise/table.md
 
 # The paper on your licensed copies: the paper's sizes and schedule (presets/paper.yaml) as a DVC
 # experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW [ARGS="-S key=value ..."]

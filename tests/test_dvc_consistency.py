@@ -1,4 +1,4 @@
-"""dvc.yaml <-> stage scripts <-> params.yaml <-> the code each stage imports.
+"""dvc.yaml (and noise/dvc.yaml) <-> stage scripts <-> params.yaml <-> the code each stage imports.
 
 For every stage DVC resolves (foreach/matrix expanded by DVC itself):
 - the params it declares are, key by key, exactly what its script reads: the script's
@@ -88,10 +88,12 @@ def expand(entries, overlays: bool = False, raw=RAW_PARAMS) -> set[str]:
     return keys
 
 
-def interpolated(stage_name: str) -> set[str]:
+def interpolated(stage_name: str, project: Path) -> set[str]:
     """Keys a stage's definition uses through ``${section.key}``: DVC tracks them itself."""
-    base = stage_name.rsplit(":", 1)[-1].split("@")[0]
-    raw = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][base]
+    file, _, stage = stage_name.rpartition(":")  # ".../noise/dvc.yaml:noise_synth" or "train@1"
+    base = stage.split("@")[0]
+    rel = Path(file).resolve().relative_to(Path(project).resolve()) if file else "dvc.yaml"
+    raw = yaml.safe_load((ROOT / rel).read_text())["stages"][base]
     return {k for k in re.findall(r"\$\{(\w+\.\w+)\}", str(raw)) if not k.startswith("item.")}
 
 
@@ -100,7 +102,7 @@ def expected_params(module, args) -> set[str]:
     entries = module.params(args) if hasattr(module, "params") else module.PARAMS
     keys = expand(entries, overlays=True)
     fixed = {o.split("=", 1)[0] for o in args.overrides}
-    section = getattr(args, "train_section", None)
+    section = getattr(args, "train_section", "train")
     for key in getattr(module, "FIXED", {}):
         fixed |= {f"{section}.{key}", f"{OVERLAYS.get(section, section)}.{key}"}
     keys -= fixed
@@ -219,7 +221,7 @@ def test_stages_match_scripts(project_copy):
 def test_every_param_is_read_by_a_stage(project_copy):
     read: set[str] = set()
     for name, _, params, _, _ in resolved_stages(project_copy):
-        read |= expand(params) | interpolated(name)
+        read |= expand(params) | interpolated(name, project_copy)
     unread = sorted(expand(RAW_PARAMS) - read)
     assert not unread, f"params no stage reads (dvc exp run -S would change nothing): {unread}"
 

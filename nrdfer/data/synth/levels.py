@@ -49,6 +49,11 @@ def level_sets(levels: Sequence[float]) -> list[Level]:
     return out
 
 
+def table_files(tables: str | Path, level: Level) -> tuple[Path, Path]:
+    """Where a level's manifest and fold file go under ``tables``."""
+    return Path(tables) / f"{level.name}.parquet", Path(tables) / f"{level.name}.json"
+
+
 def synth_params(synth: SynthParams, noise: NoiseParams, level: Level) -> SynthParams:
     """The ``synth`` settings that write ``level``'s data set (DFEW layout only)."""
     return dataclasses.replace(
@@ -108,4 +113,14 @@ def measured_noise(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["CLEAN", "KINDS", "Level", "generate_levels", "level_sets", "measured_noise"]
+__all__ = [
+    "CLEAN",
+    "KINDS",
+    "TEST_FOLD",
+    "Level",
+    "generate_levels",
+    "level_sets",
+    "measured_noise",
+    "synth_params",
+    "table_files",
+]
