@@ -39,11 +39,15 @@ demo: venv
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-# The controlled-noise benchmark (noise/dvc.yaml, docs/noise.md): its own pipeline, not part of
-# `make demo`; about N min on 2 cores. On a GPU at paper sizes: make noise ARGS="..." is not
-# needed: `nrdfer preset presets/paper.yaml` first, then make noise.
+# The controlled-noise benchmark (noise/dvc.yaml, docs/noise.md), a pipeline of its own, not
+# part of `make demo`. At the paper's sizes on a GPU: make noise PRESET=presets/paper.yaml
+# (a DVC experiment with the preset's -S options; ARGS="-S key=value ..." adds more).
 noise: venv
+ifdef PRESET
+	$(BIN)/dvc exp run noise/dvc.yaml $$($(BIN)/nrdfer preset $(PRESET) $(ARGS))
+else
 	$(BIN)/dvc repro noise/dvc.yaml
+endif
 	@cat reports/noise/table.md
 
 # The paper on your licensed copies: the paper's sizes and schedule (presets/paper.yaml) as a DVC

@@ -68,8 +68,11 @@ def collect(runs: str | Path, levels: Sequence[float]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["kind"], _order(r["model"]), r["level"]))
 
 
+ROW_ORDER = ("NR-DFERNet", "NR-DFERNet w/o SF", "NR-DFERNet w/o DSF", "NR-DFERNet w/o DCT")
+
+
 def _order(model: str) -> tuple[int, str]:
-    return (0 if model.startswith("NR-DFERNet") else 1, model)
+    return (ROW_ORDER.index(model) if model in ROW_ORDER else len(ROW_ORDER), model)
 
 
 def _pct(x: float | None) -> str:
@@ -122,12 +125,10 @@ def _measured_line(kind: str, levels: Sequence[int], measured: Mapping[str, Any]
         if m is None:
             continue
         if kind == "n1":
-            parts.append(
-                f"{lv} %: {m['n1_clips']}/{m['test_clips']} clips, "
-                f"{100 * m['n1_frame_share']:.0f} % of their frames"
-            )
+            frames = f", {100 * m['n1_frame_share']:.0f} % of their frames" if m["n1_clips"] else ""
+            parts.append(f"{lv} %: {m['n1_clips']}/{m['test_clips']} clips{frames}")
         else:
-            parts.append(f"{lv} %: {m['n2_clips']} non-neutral clips")
+            parts.append(f"{lv} %: {m['n2_clips']}/{m['expressive_clips']} non-neutral clips")
     return "Measured on the test clips (synth metadata): " + "; ".join(parts) + "."
 
 

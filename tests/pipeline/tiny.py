@@ -54,11 +54,13 @@ TINY = [
 ]
 
 
-def make_project(dst: Path, overrides: list[str] = TINY) -> Path:
-    """Copy the pipeline (dvc.yaml, stages, nrdfer, .dvcignore) to ``dst`` with tiny params,
-    as a git repo with one commit and DVC initialised."""
+def make_project(dst: Path, overrides: list[str] = TINY, extra: tuple[str, ...] = ()) -> Path:
+    """Copy the pipeline (dvc.yaml, stages, nrdfer, .dvcignore, and the ``extra`` files such as
+    noise/dvc.yaml) to ``dst`` with tiny params, as a git repo with one commit and DVC
+    initialised."""
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", ".dvcignore", *extra):
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, dst / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "stages", dst / "stages", ignore=ignore)

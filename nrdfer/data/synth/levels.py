@@ -108,6 +108,7 @@ def measured_noise(meta: dict[str, Any]) -> dict[str, Any]:
         "n1_frame_share": (
             sum(len(m["n1_frames"]) / m["frames"] for m in n1) / len(n1) if n1 else 0.0
         ),
+        "expressive_clips": len(expressive),
         "n2_clips": len(n2),
         "n2_clip_share": len(n2) / len(expressive) if expressive else 0.0,
     }
