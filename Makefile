@@ -44,7 +44,7 @@ demo: venv
 # (a DVC experiment with the preset's -S options; ARGS="-S key=value ..." adds more).
 noise: venv
 ifdef PRESET
-	$(BIN)/dvc exp run noise/dvc.yaml $$($(BIN)/nrdfer preset $(PRESET) $(ARGS))
+	$(BIN)/nrdfer preset $(PRESET) $(ARGS) --target noise/dvc.yaml --run
 else
 	$(BIN)/dvc repro noise/dvc.yaml
 endif
