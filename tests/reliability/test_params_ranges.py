@@ -118,6 +118,11 @@ BAD: dict[str, list[str]] = {
     "synth.n1_share": ["[0.25, 0.1]"],
     "synth.n2_rate": ["-0.25"],
     "synth.n2_share": ["[0.15, 3]"],
+    "synth.test_noise": ["1", "yes please"],
+    "synth.test_n1_rate": ["1.5"],
+    "synth.test_n1_share": ["[0.3, 0.1]"],
+    "synth.test_n2_rate": ["-0.5"],
+    "synth.test_n2_share": ["[0.1, 2]"],
     "synth.sheet_clips_per_class": ["0"],
     "synth.sheet_frames": ["0"],
     "synth.workers": ["0"],
@@ -166,6 +171,10 @@ BAD: dict[str, list[str]] = {
     "evaluate.fig5_clips": ["-1", "100"],
     "report.tsne_perplexity": ["0.5"],
     "report.tsne_max_points": ["1"],
+    "noise.levels": ["[0.25, 0.25]", "[1.5]", "[]"],
+    "noise.n1_share": ["[0.3, 0.6]", "[0.5, 0.3]"],
+    "noise.n2_share": ["[0.3, 0.1]"],
+    "noise.dfew_clips": ["4"],
 }
 """dotted key -> bad values (YAML text, as ``-S key=VALUE`` takes it)."""
 
