@@ -193,15 +193,11 @@ def postprocess(
     return results
 
 
-def shrink(frames: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Resize (N, H, W, 3) frames so the longer side is <= ``max_side``; returns (frames, scale)."""
-    h, w = frames.shape[1:3]
-    if max_side <= 0 or max(h, w) <= max_side:
-        return frames, 1.0
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
-    return small, scale
+def shrink_scale(height: int, width: int, max_side: int) -> float:
+    """The scale that makes the longer side at most ``max_side`` (1.0: no shrinking; 0: never)."""
+    if max_side <= 0 or max(height, width) <= max_side:
+        return 1.0
+    return max_side / max(height, width)
 
 
 def resize_frames(frames: np.ndarray, scale: float) -> np.ndarray:
@@ -210,6 +206,12 @@ def resize_frames(frames: np.ndarray, scale: float) -> np.ndarray:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     return np.stack([cv2.resize(f, size, interpolation=interp) for f in frames])
+
+
+def shrink(frames: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Resize (N, H, W, 3) frames so the longer side is <= ``max_side``; returns (frames, scale)."""
+    scale = shrink_scale(*frames.shape[1:3], max_side)
+    return (frames, 1.0) if scale == 1.0 else (resize_frames(frames, scale), scale)
 
 
 def merge_faces(*passes: Sequence[Face], nms_threshold: float) -> list[Face]:
@@ -269,9 +271,8 @@ class _BatchedDetector(abc.ABC):
         pass already finds faces of ``min_face``."""
         if self.min_face <= 0:
             return None
-        long_side = max(height, width)
-        coarse = min(1.0, self.max_side / long_side) if self.max_side > 0 else 1.0
-        fine = min(DETECTABLE_PX / (self.min_face * long_side), 1.0)
+        coarse = shrink_scale(height, width, self.max_side)
+        fine = min(DETECTABLE_PX / (self.min_face * max(height, width)), 1.0)
         return fine if fine > coarse * 1.05 else None
 
     def _run(self, frames: np.ndarray, batch_size: int) -> list[list[Face]]:
@@ -290,10 +291,10 @@ class _BatchedDetector(abc.ABC):
         scale = self.fine_scale(*frames.shape[1:3])
         if scale is None:
             return [[] for _ in frames]
-        coarse = shrink(frames[:1], self.max_side)[0]
         big = resize_frames(frames, scale)
         # as many pixels per call as a first-pass batch holds (memory stays flat)
-        batch = max(1, self.batch_size * coarse[0].size // big[0].size)
+        coarse = shrink_scale(*frames.shape[1:3], self.max_side)
+        batch = max(1, int(self.batch_size * (coarse / scale) ** 2))
         return [[f.scaled(1 / scale) for f in fs] for fs in self._run(big, batch)]
 
     def detect(self, frames: np.ndarray, fine: bool = True) -> list[list[Face]]:

@@ -9,9 +9,10 @@ The detector runs on every ``detect_every``-th frame and the last (the key frame
 between two key frames where the face was found, the landmarks are those of the two key frames
 carried to it by optical flow (corner points in the face box followed by pyramidal
 Lucas-Kanade, a similarity transform fitted to them), blended by the frame's place between
-them (:func:`track_between`); this costs a few per cent of a detector pass. Where the detector's first (coarse) pass holds no face to start or continue the track, its
-second, finer pass runs on that frame (:func:`detect_tracked`), so small faces are found without
-running the fine pass on every frame. Frames with neither a detection nor an interpolation take
+them (:func:`track_between`); this costs a few per cent of a detector pass. Where the
+detector's first (coarse) pass holds no face to start or continue the track, its second, finer
+pass runs on that frame (:func:`detect_tracked`), so small faces are found without running the
+fine pass on every frame. Frames with neither a detection nor an interpolation take
 the alignment transform of the nearest frame with one (the earlier on a tie), so the clip keeps
 every frame. A clip with no face at all is reported, not written.
 
@@ -137,8 +138,7 @@ def _face_region(
     grays = []
     for f in frames:
         g = cv2.cvtColor(f[r0:r1, c0:c1], cv2.COLOR_RGB2GRAY)
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        grays.append(g if scale == 1.0 else cv2.resize(g, size, interpolation=interp))
+        grays.append(g if scale == 1.0 else cv2.resize(g, size, interpolation=cv2.INTER_AREA))
     return grays, np.float32([c0, r0]), scale
 
 
