@@ -1,17 +1,20 @@
 """Frame sampling of the paper (§3.2): U segments x V consecutive frames, T = U·V.
 
-Follows the authors' code (the TSN-style ``VideoDataset`` of Former-DFER / NR-DFERNet):
+Follows the TSN-style ``VideoDataset`` of the authors' code (AI-DFERNet, the released
+NR-DFERNet) for clips long enough, and differs for short clips:
 
 - train: ``avg = (n - V + 1) // U``; when ``avg > 0`` the k-th segment starts at
   ``k·avg + randint(avg)``; when ``n > U`` the U starts are sorted random draws from
-  ``[0, n - V]``; otherwise the starts ``0..n-1`` are padded with the last one;
+  ``[0, n - V]`` (both as in the authors' ``_get_train_indices``); otherwise (``n <= U``) the
+  starts ``0..n-1`` padded with the last one, where the authors' code starts every segment at
+  frame 0 (``np.zeros``), so such a clip becomes its first frames repeated;
 - test: ``tick = (n - V + 1) / U``; the k-th segment starts at ``int(tick/2 + tick·k)``
-  (centred); clips with ``n <= U`` pad the starts ``0..n-1`` with the last one;
+  (centred) as in the authors' ``_get_test_indices`` for ``n > U + V - 1``; for shorter clips
+  the authors' code again starts every segment at frame 0, while here ``n <= U`` pads the
+  starts ``0..n-1`` with the last one and ``U < n <= U + V - 1`` keeps the centred formula
+  (clamped to 0), so every frame of a short clip is seen;
 - each start ``p`` expands to ``p, p+1, ..., p+V-1`` clamped to ``n - 1``, so a clip shorter
   than T frames is padded by repeating its last frame (never dropped).
-
-One deviation: for ``U < n <= U + V - 1`` the authors' test branch calls ``np.pad`` with a
-negative width and crashes; here the centred ``tick`` formula is used (clamped to 0).
 """
 
 from __future__ import annotations

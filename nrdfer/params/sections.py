@@ -158,6 +158,9 @@ class TrainParams:
     weight_decay: Share
     lr_final_factor: Float(0, 1, gt=True)
     grad_clip: Float(0, 10**6)
+    warmup_steps: Int(0, 10**9)
+    ema_decay: Float(0, 1, lt=True)
+    label_smoothing: Float(0, 1, lt=True)
     precision: Literal["auto", "fp32", "bf16", "fp16"]
     channels_last: bool
     compile: bool
@@ -212,6 +215,7 @@ class DataParams:
     num_workers: Int(0, 256)
     shuffle_buffer: Int(1, 10**6)
     balanced: bool
+    balanced_epoch: Literal["dataset", "largest_class"]
     resampled: bool
 
 

@@ -121,7 +121,7 @@ def test_balanced_oversampling_and_resampled(built):
     _, _, folds, out, index = built
     train = folds["folds"]["1"]["train"]
     counts = Counter(index["clips"][c]["label"] for c in train)
-    data = data_params(balanced=True, batch_size=8)
+    data = data_params(balanced=True, balanced_epoch="largest_class", batch_size=8)
     loader = S.train_loader(out, 1, data, seed=0)
     labels = torch.cat([y for _, y, _ in loader]).tolist()
     got = Counter(labels)
@@ -130,6 +130,15 @@ def test_balanced_oversampling_and_resampled(built):
     assert loader.num_clips == pytest.approx(top * len(counts), abs=1)
     assert max(got.values()) - min(got.values()) <= 0.5 * top + 2, got
     assert got[0] == counts[0], "the largest class is not oversampled"
+    # the epoch keeps the training set's size: the largest class drawn less, rare ones more
+    same = data_params(balanced=True, balanced_epoch="dataset", batch_size=8)
+    loader = S.train_loader(out, 1, same, seed=0)
+    got = Counter(torch.cat([y for _, y, _ in loader]).tolist())
+    assert loader.num_clips == pytest.approx(len(train), abs=1)
+    assert sum(got.values()) == pytest.approx(len(train), abs=0.25 * len(train))
+    assert got[0] < counts[0] and min(got.values()) >= 0.3 * len(train) / len(counts), got
+    assert S.repeat_factors([0, 0, 0, 1], "dataset") == {0: 2 / 3, 1: 2.0}
+    assert S.repeat_factors([0, 0, 0, 1], "largest_class") == {0: 1.0, 1: 3.0}
     plain = data_params(resampled=True, batch_size=4)
     per_rank = [
         [len(k) for _, _, k in S.train_loader(out, 1, plain, seed=0, rank=r, world_size=2)]

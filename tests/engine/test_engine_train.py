@@ -12,6 +12,7 @@ from nrdfer.engine.checkpoint import seed_everything
 from nrdfer.engine.train import (
     BEST_ON_TEST_NOTE,
     TrainingDiverged,
+    WeightAverage,
     fit,
     lr_gamma,
 )
@@ -159,3 +160,64 @@ def test_resume_in_process_matches_uninterrupted_and_skips_finished_runs(tmp_pat
     # another identity (e.g. other params) is not resumed from
     _, other = run_fit(tmp_path / "part", train_params(epochs=1))
     assert other.resumed_from_epoch == 0 and len(other.history) == 1
+
+
+def test_warmup_scales_the_first_steps_and_leaves_the_schedule_alone(tmp_path):
+    """SGD without momentum or decay: a step moves the weights by lr * factor * grad, with
+    factor n / warmup_steps for the n-th step; the epochs' rates are those without warm-up."""
+    seen: list[float] = []
+    original = torch.optim.SGD.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    params = train_params(epochs=2, momentum=0.0, weight_decay=0.0, lr=0.08, warmup_steps=6)
+    torch.optim.SGD.step = spy
+    try:
+        _, result = run_fit(tmp_path, params)
+    finally:
+        torch.optim.SGD.step = original
+    steps_per_epoch = 4  # 32 clips, batch 8
+    epoch2 = 0.08 * lr_gamma(params)
+    expected = [0.08 * n / 6 for n in range(1, 5)] + [epoch2 * n / 6 for n in (5, 6)] + [epoch2] * 2
+    assert len(seen) == 2 * steps_per_epoch
+    assert seen == pytest.approx(expected)
+    assert [r["lr"] for r in result.history] == pytest.approx([0.08, epoch2])
+    assert load_checkpoint(tmp_path / "ckpt.pt")["steps"] == 8
+
+
+def test_weight_average_formula_and_kept_weights(tmp_path):
+    lin = torch.nn.Linear(2, 1)
+    avg = WeightAverage(lin, decay=0.5)
+    w0 = lin.weight.detach().clone()
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    avg.update(lin)  # first update: decay min(0.5, 2 / 11)
+    d = 2 / 11
+    assert torch.allclose(avg.model.weight, d * w0 + (1 - d) * (w0 + 1))
+    # a run with ema keeps (and evaluates) the average, not the last trained weights
+    params = train_params(epochs=2, ema_decay=0.9)
+    model, result = run_fit(tmp_path, params)
+    trained = model.state_dict()
+    assert any(not torch.equal(result.model_state[k], trained[k]) for k in trained)
+    state = load_checkpoint(tmp_path / "ckpt.pt")
+    for k in trained:
+        assert torch.equal(state["weight_average"]["weights"][k], result.model_state[k]), k
+        assert torch.equal(state["model_state"][k], trained[k].cpu()), k
+
+
+def test_resume_with_warmup_and_weight_average_matches_uninterrupted(tmp_path):
+    params = train_params(epochs=3, warmup_steps=5, ema_decay=0.8, label_smoothing=0.1)
+    _, full = run_fit(tmp_path / "full", params)
+
+    def interrupt(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_fit(tmp_path / "part", params, on_epoch_end=interrupt)
+    _, resumed = run_fit(tmp_path / "part", params)
+    assert resumed.resumed_from_epoch == 1 and resumed.history == full.history
+    for k in full.model_state:
+        assert torch.equal(full.model_state[k], resumed.model_state[k]), k

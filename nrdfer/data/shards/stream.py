@@ -39,9 +39,20 @@ def _clip_rng(seed: int, epoch: int, key: str, stream: int) -> np.random.Generat
     return np.random.default_rng([seed, epoch, zlib.crc32(key.encode()), stream])
 
 
-def repeat_factors(labels: Sequence[int]) -> dict[int, float]:
-    """Class-balanced oversampling (NR-DFERNet*): class c is drawn max_count / count_c times."""
+def repeat_factors(labels: Sequence[int], epoch_size: str = "largest_class") -> dict[int, float]:
+    """Class-balanced sampling (NR-DFERNet*): how many times, on average, one clip of class c
+    is drawn per epoch, so that every class contributes equally.
+
+    ``epoch_size``: ``largest_class``: every class as often as the largest one (``max_count /
+    count_c``; the epoch grows, each clip at least once); ``dataset``: the epoch keeps the
+    training set's size (``N / (K * count_c)``: clips of large classes are drawn less than once,
+    rare ones more; the paper's "reduce the sampling of classes with a large proportion and
+    increase the sampling of classes with a small proportion").
+    """
     counts = Counter(int(y) for y in labels)
+    if epoch_size == "dataset":
+        per_class = sum(counts.values()) / len(counts)
+        return {c: per_class / n for c, n in counts.items()}
     top = max(counts.values())
     return {c: top / n for c, n in counts.items()}
 
@@ -124,7 +135,9 @@ class ClipStream(IterableDataset):
             rotation=data.rotation,
         )
         self.factors = (
-            repeat_factors([index.label(c) for c in ids]) if train and data.balanced else None
+            repeat_factors([index.label(c) for c in ids], data.balanced_epoch)
+            if train and data.balanced
+            else None
         )
         self.labels = {c: index.label(c) for c in ids}
         self.num_clips = (

@@ -3,8 +3,8 @@
 Each class of DFEW (paper Section 4.1; order of :data:`nrdfer.labels.CLASSES`) is a set of
 action units at apex (after Ekman & Friesen's prototypes). A clip's expression follows a
 temporal profile in [0, 1]: onset -> apex -> (partial) offset for a clean clip, or a short
-window inside an otherwise neutral clip for the paper's N2 noise (Fig. 1: "most frames are
-neutral and the expression shows only in a short window"). Idle behaviour (blinks, talking,
+window inside an otherwise neutral clip for the paper's N2 noise (Fig. 1's N2: "excessive
+neutral frames in non-neutral expression sequence"). Idle behaviour (blinks, talking,
 gaze) is added on top so neutral frames are not all identical.
 """
 

@@ -1,0 +1,343 @@
+"""Do the demo's numbers survive a change of float rounding? Train and evaluate the demo's runs
+under several numeric variants and measure how far their results move.
+
+A numeric variant changes nothing but the rounding of the arithmetic: PyTorch's CPU kernels
+(``ATEN_CPU_CAPABILITY=default``, the scalar kernels, or ``avx2``) and the number of torch
+threads (which changes the order of reductions). Same code, data, params and seed. A result
+that differs between variants is float noise, whatever it looks like on one machine.
+
+Runs (each exactly as dvc.yaml runs it, through the stage scripts, under every variant):
+
+- ``main``: the DFEW folds of ``folds.main`` (``stages/train.py`` + ``stages/evaluate.py``);
+- ``table1``: the four DSF x DCT settings of Table 1 on the first ablation fold
+  (``stages/ablate.py``);
+- ``afew``: AFEW fine-tuning from the variant's own DFEW fold-1 model
+  (``stages/train.py --train-section train_afew`` + ``stages/evaluate.py``).
+
+Writes ``benchmarks/results/stability.json`` (every run; per run its range over the variants;
+the 5-fold mean per variant and its range; the Table 1 and SF claims of each variant, computed by
+``nrdfer.report.claims`` from that variant's predictions, and whether they agree) and
+``stability.png``. Finished runs are kept in ``--work`` and not redone, so an interrupted
+benchmark resumes. Needs the demo's shards: ``dvc repro shards@dfew shards@afew``.
+
+    python benchmarks/stability.py [--variants default:1,default:2,avx2:1,avx2:2]
+        [--runs main,table1,afew] [--set train.lr=1e-3 ...] [--work .stability]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nrdfer.io import write_text
+from nrdfer.params import load_params
+from nrdfer.report.claims import compare, paired_bootstrap
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARDS = {"dfew": "data/shards/dfew", "afew": "data/shards/afew"}
+TABLE1 = [(True, True), (True, False), (False, True), (False, False)]
+"""(DSF, DCT) settings of Table 1; the first is NR-DFERNet."""
+
+
+def setting_name(dsf: bool, dct: bool) -> str:
+    return {
+        (True, True): "NR-DFERNet",
+        (True, False): "DSF only",
+        (False, True): "DCT only",
+        (False, False): "baseline",
+    }[(dsf, dct)]
+
+
+def parse_variants(text: str) -> list[tuple[str, int]]:
+    out = []
+    for item in text.split(","):
+        cap, _, threads = item.partition(":")
+        if cap not in {"default", "avx2", "avx512"} or not threads.isdigit():
+            raise SystemExit(f"--variants: {item!r} is not CAPABILITY:THREADS (e.g. avx2:2)")
+        out.append((cap, int(threads)))
+    return out
+
+
+def variant_env(cap: str, threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ATEN_CPU_CAPABILITY=cap,
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        PYTHONHASHSEED="0",
+        DVC_NO_ANALYTICS="1",
+    )
+    return env
+
+
+def stage(script: str, *args: str, sets: list[str], env: dict[str, str], log: Path) -> None:
+    """Run one stage script like dvc.yaml does; a failure stops the benchmark with its log."""
+    cmd = [sys.executable, f"stages/{script}", *args]
+    for s in sets:
+        cmd += ["--set", s]
+    with open(log, "a") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {done.returncode}); see {log}")
+
+
+def sets_for(section_sets: list[str], sections: set[str]) -> list[str]:
+    """The --set overrides a stage loading ``sections`` accepts."""
+    return [s for s in section_sets if s.split(".", 1)[0] in sections]
+
+
+def read_features(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in ("keys", "labels", "pred", "pred_sf")}
+
+
+def metrics_of(feats: dict[str, Any]) -> dict[str, float]:
+    from nrdfer.report.claims import uar, war
+
+    y = feats["labels"]
+    return {
+        "uar": 100 * uar(y, feats["pred"]),
+        "war": 100 * war(y, feats["pred"]),
+        "sf_uar": 100 * uar(y, feats["pred_sf"]),
+        "sf_war": 100 * war(y, feats["pred_sf"]),
+    }
+
+
+def run_one(kind: str, item: str, d: Path, env, sets, afew_init: Path | None) -> Path:
+    """Train and evaluate one run into ``d``; returns its features npz."""
+    feats = d / "features.npz"
+    if feats.is_file():
+        return feats
+    d.mkdir(parents=True, exist_ok=True)
+    log = d / "log.txt"
+    train_sets = sets_for(sets, {"base", "data", "detect_align", "model", "train"})
+    if kind == "table1":
+        dsf, dct = item.split("-")
+        stage(
+            "ablate.py", "--shards", SHARDS["dfew"], "--fold", TABLE1_FOLD[0],
+            "--set", f"model.dsf={dsf}", "--set", f"model.dct={dct}", "--run", str(d / "run"),
+            sets=sets_for(sets, {"base", "data", "detect_align", "evaluate", "model", "train"}),
+            env=env, log=log,
+        )  # fmt: skip
+        (d / "run" / "features.npz").replace(feats)
+        return feats
+    if kind == "main":
+        shards, fold, extra = SHARDS["dfew"], item, []
+    else:
+        shards, fold = SHARDS["afew"], "1"
+        extra = ["--train-section", "train_afew", "--init", str(afew_init), "--enhanced"]
+        train_sets = sets_for(
+            sets, {"base", "data", "detect_align", "enhance", "model", "train", "train_afew"}
+        )
+    stage(
+        "train.py", "--shards", shards, "--fold", fold, *extra,
+        "--checkpoint", str(d / "last.pt"), "--model", str(d / "model.pt"),
+        "--live-metrics", str(d / "live/metrics.json"),
+        "--live-plots", str(d / "live/plots/metrics"), "--summary", str(d / "summary.json"),
+        sets=train_sets, env=env, log=log,
+    )  # fmt: skip
+    stage(
+        "evaluate.py", "--shards", shards, "--fold", fold, "--model", str(d / "model.pt"),
+        "--details", str(d / "evaluation.json"), "--features", str(d / "eval_features.npz"),
+        sets=sets_for(sets, {"base", "data", "evaluate"}), env=env, log=log,
+    )  # fmt: skip
+    (d / "eval_features.npz").replace(feats)
+    return feats
+
+
+TABLE1_FOLD: list[str] = ["1"]
+
+
+def claims_of(results: dict[str, dict[str, Any]], folds: list[str]) -> list[dict[str, Any]]:
+    """The report's claims from one variant's predictions: Table 1 on its fold, and the filter
+    on the pooled main folds (paired bootstrap over the test clips)."""
+    out = []
+    t1 = {name: results.get(f"table1/{name}") for name in map(lambda s: setting_name(*s), TABLE1)}
+    pairs = [
+        ("DCT only", "baseline"),
+        ("DSF only", "baseline"),
+        ("NR-DFERNet", "baseline"),
+        ("NR-DFERNet", "DCT only"),
+        ("NR-DFERNet", "DSF only"),
+    ]
+    for a, b in pairs:
+        fa, fb = t1[a], t1[b]
+        if fa is None or fb is None:
+            continue
+        if list(fa["keys"]) != list(fb["keys"]):
+            raise SystemExit(f"table1 {a} and {b} were evaluated on different clips")
+        iv = paired_bootstrap(fa["labels"], fa["pred"], fb["pred"])
+        out.append(compare(a, b, iv).as_dict())
+    main = [results.get(f"main/{f}") for f in folds]
+    if all(m is not None for m in main):
+        y = np.concatenate([m["labels"] for m in main])
+        with_sf = np.concatenate([m["pred_sf"] for m in main])
+        without = np.concatenate([m["pred"] for m in main])
+        iv = paired_bootstrap(y, with_sf, without)
+        out.append(compare("NR-DFERNet with SF", "NR-DFERNet without SF", iv).as_dict())
+    return out
+
+
+def summarise(runs: list[dict[str, Any]], variants: list[str], folds: list[str]) -> dict:
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_run.setdefault(r["run"], []).append(r)
+    ranges = {}
+    for name, rs in by_run.items():
+        ranges[name] = {
+            key: {
+                "min": min(r[key] for r in rs),
+                "max": max(r[key] for r in rs),
+                "range": max(r[key] for r in rs) - min(r[key] for r in rs),
+            }
+            for key in ("uar", "sf_uar", "war", "sf_war")
+        }
+    means = {}
+    for v in variants:
+        rows = [r for r in runs if r["variant"] == v and r["run"].startswith("main/")]
+        if len(rows) == len(folds):
+            means[v] = {
+                key: float(np.mean([r[key] for r in rows]))
+                for key in ("uar", "sf_uar", "war", "sf_war")
+            }
+    mean_range = (
+        {
+            key: {
+                "min": min(m[key] for m in means.values()),
+                "max": max(m[key] for m in means.values()),
+                "range": max(m[key] for m in means.values()) - min(m[key] for m in means.values()),
+            }
+            for key in ("uar", "sf_uar", "war", "sf_war")
+        }
+        if means
+        else {}
+    )
+    return {"per_run": ranges, "five_fold_mean": means, "five_fold_mean_range": mean_range}
+
+
+def plot(path: Path, runs: list[dict[str, Any]], variants: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({r["run"] for r in runs}, key=lambda n: (n.split("/")[0] != "main", n))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names) + 2), 4))
+    for j, v in enumerate(variants):
+        xs, ys = [], []
+        for i, n in enumerate(names):
+            for r in runs:
+                if r["run"] == n and r["variant"] == v:
+                    xs.append(i + (j - (len(variants) - 1) / 2) * 0.12)
+                    ys.append(r["sf_uar"])
+        ax.plot(xs, ys, "o", label=v, alpha=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("UAR with SF (%)")
+    ax.set_title("The same runs under numerically different variants")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="kernels:threads", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", default="default:1,default:2,avx2:1,avx2:2")
+    ap.add_argument("--runs", default="main,table1,afew", help="which runs (comma-separated)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--work", type=Path, default=ROOT / ".stability", help="run folders (kept)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/stability.json")
+    args = ap.parse_args()
+    variants = parse_variants(args.variants)
+    kinds = args.runs.split(",")
+    for name, path in SHARDS.items():
+        if (name == "dfew" or "afew" in kinds) and not (ROOT / path / "index.json").is_file():
+            raise SystemExit(f"{path}: no shards; run `dvc repro shards@{name}` first")
+    p = load_params(ROOT / "params.yaml", ["folds", "ablation"], [])
+    folds = [str(f) for f in p["folds"].main]
+    TABLE1_FOLD[0] = str(p["ablation"].folds[0])
+    jobs: list[tuple[str, str]] = []
+    if "main" in kinds or "afew" in kinds:
+        jobs += [("main", f) for f in (folds if "main" in kinds else ["1"])]
+    if "table1" in kinds:
+        jobs += [("table1", f"{str(dsf).lower()}-{str(dct).lower()}") for dsf, dct in TABLE1]
+    if "afew" in kinds:
+        jobs.append(("afew", "val"))
+
+    runs: list[dict[str, Any]] = []
+    claims: dict[str, list[dict[str, Any]]] = {}
+    started = time.time()
+    bar = tqdm(total=len(jobs) * len(variants), desc="runs")
+    for cap, threads in variants:
+        v = f"{cap}:{threads}"
+        env = variant_env(cap, threads)
+        tag = "-".join(s.replace("=", "") for s in args.sets) or "params"
+        results: dict[str, dict[str, Any]] = {}
+        for kind, item in jobs:
+            d = args.work / tag / f"{cap}-t{threads}" / kind / item
+            init = args.work / tag / f"{cap}-t{threads}" / "main" / "1" / "model.pt"
+            t0 = time.time()
+            feats = read_features(run_one(kind, item, d, env, args.sets, init))
+            name = (
+                f"table1/{setting_name(*(s == 'true' for s in item.split('-')))}"
+                if kind == "table1"
+                else f"{kind}/{item}"
+            )
+            results[name] = feats
+            runs.append(
+                {"run": name, "variant": v, **metrics_of(feats), "seconds": round(time.time() - t0)}
+            )
+            bar.update(1)
+            bar.set_postfix_str(f"{v} {name} UAR {runs[-1]['sf_uar']:.1f}")
+        claims[v] = claims_of(results, folds)
+    bar.close()
+
+    verdicts: dict[str, set[str]] = {}
+    for cl in claims.values():
+        for c in cl:
+            verdicts.setdefault(f"{c['a']} vs {c['b']}", set()).add(str(c["verdict"]))
+    result = {
+        "what": "demo runs under numerically different variants (CPU kernels x torch threads)",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": __import__("torch").__version__,
+        "overrides": args.sets,
+        "variants": [f"{c}:{t}" for c, t in variants],
+        "runs": runs,
+        **summarise(runs, [f"{c}:{t}" for c, t in variants], folds),
+        "claims": claims,
+        "claims_agree": {k: len(v) == 1 for k, v in verdicts.items()},
+        "minutes": round((time.time() - started) / 60, 1),
+    }
+    write_text(args.out, json.dumps(result, indent=1) + "\n")
+    plot(args.out.with_suffix(".png"), runs, result["variants"])
+    mr = result["five_fold_mean_range"]
+    for name, r in result["per_run"].items():
+        print(f"{name:22s} UAR {r['uar']['min']:.1f}-{r['uar']['max']:.1f}  "
+              f"SF {r['sf_uar']['min']:.1f}-{r['sf_uar']['max']:.1f}")  # fmt: skip
+    if mr:
+        print(f"5-fold mean UAR {mr['uar']['min']:.2f}-{mr['uar']['max']:.2f} "
+              f"(SF {mr['sf_uar']['min']:.2f}-{mr['sf_uar']['max']:.2f})")  # fmt: skip
+    for k, agree in result["claims_agree"].items():
+        print(f"claim {k}: {'same verdict under every variant' if agree else 'VERDICTS DIFFER'}")
+
+
+if __name__ == "__main__":
+    main()
