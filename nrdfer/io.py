@@ -9,6 +9,7 @@ colleagues sharing a project folder can read them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -111,6 +112,32 @@ def check_writable(path: str | Path, option: str) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: no permission to write in {parent}; choose another path")
     return path
+
+
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+}
+
+
+@contextlib.contextmanager
+def disk_errors(folder: str | Path, rerun: str) -> Iterator[None]:
+    """Turn a write failing inside the block for want of space or permission (disk full, quota,
+    read-only file system, no permission) into a UserError naming the path: ``<path>: cannot
+    write (the disk is full); free space or choose another folder, then <rerun>``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        where = exc.filename or folder  # a failed write() on an open file names no file
+        raise UserError(
+            f"{where}: cannot write ({_DISK_ERRORS[exc.errno]}); free space or make it "
+            f"writable, or choose another folder, then {rerun}"
+        ) from None
 
 
 def claim_dir(
