@@ -15,7 +15,9 @@ import json
 import math
 import os
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -138,6 +140,30 @@ def disk_errors(folder: str | Path, rerun: str) -> Iterator[None]:
             f"{where}: cannot write ({_DISK_ERRORS[exc.errno]}); free space or make it "
             f"writable, or choose another folder, then {rerun}"
         ) from None
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Inside the block SIGTERM raises SystemExit(143) in this process, so ``finally`` clauses
+    run (temp folders removed) before it ends, as for Ctrl-C. Processes forked inside the
+    block keep the default (they end at once). No effect outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:  # a forked worker: end as SIGTERM does by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def claim_dir(

@@ -8,12 +8,19 @@ do); docs/reliability.md, "Hostile data, shards and params files", lists them.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import re
 import shutil
+import signal
 import struct
+import subprocess
+import sys
 import tarfile
+import time
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,10 +38,11 @@ from nrdfer.data.frames import (
 from nrdfer.data.manifest import ingest
 from nrdfer.data.shards import writing as W
 from nrdfer.errors import UserError
-from nrdfer.params import load_section
+from nrdfer.params import MAX_YAML_BYTES, load_params, load_section
 from nrdfer.preprocess.video import read_frames, read_image
 from tests.conftest import ROOT
 from tests.data.trees import SIDE, frame_image, make_dfew
+from tests.test_dvc_consistency import load_stage_module
 
 SPEC = S.ShardSpec(short_side=SIDE, quality=95, maxcount=2, max_frames=0)
 
@@ -298,3 +306,198 @@ def test_frames_of_two_sizes_are_stored_at_one_size_and_listed(tmp_path):
     same = [frame_image(i) for i in range(3)]
     frames, resized = S.one_size(same)  # frames of one size are kept as they are
     assert resized == "" and all(a is b for a, b in zip(frames, same, strict=True))
+
+
+# ---- hostile params files and values ----
+
+
+def _laughs(levels: int = 9) -> str:
+    """'Billion laughs': 9 levels of 9 aliases each, 9**9 strings once expanded."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ("model.M=&a [*a]", "aliases (*name) are not allowed"),
+        ("model.M={[1]: 2}", "keys are plain names"),
+        ("base.seed=" + "9" * 5000, "an integer of over 4300 digits"),
+        ("model.M=" + "[" * 3000 + "]" * 3000, "nested deeper than 50 levels"),
+        ("model.M=" + _laughs().replace("\n", ", ").join("{}"), "aliases (*name)"),
+        ("model.M=" + "1" * (MAX_YAML_BYTES + 1), "over the limit"),
+    ],
+)
+def test_hostile_overrides_exit_2_with_one_short_line(override, says, capsys):
+    assert cli_main(["params", "-S", override]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1, lines
+    assert lines[0].startswith("nrdfer params: error: -S ") and says in lines[0], lines[0]
+    assert len(lines[0]) < 500, "the value is cut short in the message"
+
+
+def test_hostile_params_files_and_presets_are_refused_before_reading(tmp_path, capsys):
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text(_laughs())
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as fh:  # 50 MB, sparse: refused from its size, never read
+        fh.truncate(50 * 10**6)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("model.M: 3  # café\n".encode("latin-1"))
+    utf16 = tmp_path / "utf16.yaml"
+    utf16.write_text("model.M: 3\n", encoding="utf-16")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it to read would block until a writer comes
+    cases = {
+        laughs: "aliases (*name) are not allowed",
+        big: "50,000,000 bytes, over the limit of 1,000,000",
+        latin1: "not a UTF-8 text file",
+        utf16: "not a UTF-8 text file",
+        fifo: "not a regular file",
+        Path("/dev/zero"): "not a regular file",
+    }
+    for path, says in cases.items():
+        for argv in (["preset", str(path)], ["params", "--params", str(path)]):
+            start = time.perf_counter()
+            assert cli_main(argv) == 2, argv
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert len(lines) == 1 and str(path) in lines[0] and says in lines[0], (argv, lines)
+            assert time.perf_counter() - start < 2, argv
+
+
+# ---- synth ----
+
+
+def test_synth_clips_respect_the_range_of_the_params(tmp_path, capsys):
+    for clips in (10**12, 2_000_000):
+        argv = ["synth", "--out", str(tmp_path / "d"), "--seed", "0", "--clips", str(clips)]
+        assert cli_main([*argv, "--params", str(ROOT / "params.yaml")]) == 2
+        line = capsys.readouterr().err.strip()
+        assert f"{clips:,} clips: must be" in line and "[5, 1000000]" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_on_a_full_or_read_only_disk_names_the_folder(tmp_path, monkeypatch):
+    import nrdfer.data.synth as synth
+
+    params = load_section(ROOT / "params.yaml", "synth")
+    for code, says in (
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EROFS, "the file system is read-only"),
+    ):
+
+        def fail(job, code=code):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(synth, "render_job", fail)
+        with pytest.raises(UserError) as err:
+            synth.generate(tmp_path / "demo", params, seed=0, clips=5, workers=1, progress=False)
+        text = str(err.value)
+        assert text.startswith(f"{tmp_path}: cannot write ({says}") and "re-run" in text, text
+        assert list(tmp_path.iterdir()) == [], "no temp folder left"
+
+
+def test_synth_stopped_by_sigterm_leaves_no_temp_folder(tmp_path):
+    out = tmp_path / "demo"
+    argv = [sys.executable, "-m", "nrdfer.cli", "synth", "--out", str(out), "--seed", "0"]
+    argv += ["--clips", "300", "--workers", "2", "--params", str(ROOT / "params.yaml")]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.glob(".demo.tmp-*/DFEW")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert any(tmp_path.glob(".demo.tmp-*")), "synth started writing"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) != 0
+    assert list(tmp_path.iterdir()) == [], "the temp folder is removed"
+
+
+def test_a_synth_temp_folder_of_a_killed_run_is_removed_by_the_next(tmp_path, monkeypatch):
+    import nrdfer.data.synth as synth
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    leftover = tmp_path / f".demo.tmp-{dead}"
+    (leftover / "DFEW").mkdir(parents=True)
+
+    def full(job):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(synth, "render_job", full)
+    with pytest.raises(UserError):
+        synth.generate(tmp_path / "demo", load_section(ROOT / "params.yaml", "synth"), seed=0,
+                       clips=5, workers=1, progress=False)  # fmt: skip
+    assert not leftover.exists()
+
+
+# ---- stage inputs checked before the work ----
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "fold file not found; re-run the folds stage first"),
+        ("{not json", "cannot read the fold file"),
+        ("[1, 2]", "holds a JSON list, not a fold file"),
+        ('{"dataset": "dfew", "scheme": "official", "partitions": {}}', "no 'folds' object"),
+    ],
+)
+def test_shards_stage_checks_the_fold_file_first(tree, tmp_path, content, says, monkeypatch):
+    root, table, _ = tree
+    manifest = tmp_path / "manifest.parquet"
+    table.to_parquet(manifest)
+    folds = tmp_path / "folds.json"
+    if content is not None:
+        folds.write_text(content)
+    stage = load_stage_module("stages/shards.py")
+    monkeypatch.setattr(stage, "write_shards", lambda *a, **k: pytest.fail("work started"))
+    argv = ["--params", str(ROOT / "params.yaml"), "--manifest", str(manifest)]
+    argv += ["--folds", str(folds), "--root", str(root), "--out", str(tmp_path / "s")]
+    with pytest.raises(UserError) as err:
+        stage.main(argv)
+    assert str(err.value).startswith(f"{folds}: ") and says in str(err.value), str(err.value)
+
+
+def test_shards_on_a_full_or_read_only_disk_name_the_path(tree, tmp_path, monkeypatch):
+    root, table, folds = tree
+    for code, says in (
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EROFS, "the file system is read-only"),
+    ):
+        out = tmp_path / f"s{code}"
+
+        def fail(self, sample, code=code):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(W.wds.TarWriter, "write", fail)
+        with pytest.raises(UserError) as err:
+            S.write_shards(table, folds, root, out, SPEC, progress=False)
+        assert str(err.value).startswith(f"{out}: cannot write ({says}"), str(err.value)
+        assert "re-run the shards stage" in str(err.value)
+        assert not list(out.glob(".*.tmp")), "no partial tar left"
+
+
+def test_evaluate_checks_training_summary_and_snippet_settings_first(tree, tmp_path, monkeypatch):
+    from nrdfer.engine import pipeline
+    from tests.predict.conftest import write_model_file
+
+    model = write_model_file(tmp_path / "model.pt")  # T = 8 frames
+    monkeypatch.setattr(pipeline, "eval_loader", lambda *a, **k: pytest.fail("work started"))
+    sections = load_params(ROOT / "params.yaml", ["base", "data", "evaluate"])
+    data = dataclasses.replace(sections["data"], U=4, V=2, size=32)
+    outputs = pipeline.EvalOutputs(details=tmp_path / "details.json")
+    kw = dict(base=sections["base"], data=data, evaluate=sections["evaluate"], outputs=outputs)
+    missing = tmp_path / "summary.json"
+    with pytest.raises(UserError, match="cannot read the training summary") as err:
+        pipeline.evaluate_fold(tmp_path, "1", model, training=missing, **kw)
+    assert str(err.value).startswith(str(missing))
+    for decision, says in (
+        ({"snippet_len": 0}, "model.snippet_len = 0: must be an integer in [1, 512]"),
+        ({"snippet_stride": 0}, "model.snippet_stride = 0: must be an integer in [1, 512]"),
+        ({"snippet_len": 100}, "do not fit 7 frame tokens"),
+    ):
+        with pytest.raises(UserError) as err:
+            pipeline.evaluate_fold(tmp_path, "1", model, decision=decision, **kw)
+        assert says in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert not outputs.details.exists()
