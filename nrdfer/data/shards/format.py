@@ -218,10 +218,10 @@ def checked_clip(sample: dict[str, Any], label: int) -> tuple[list[memoryview], 
     return jpegs, crcs
 
 
-def check_frame(sample_url: str, key: str, i: int, jpeg: memoryview, crc: int) -> None:
+def check_frame(url: str, key: str, i: int, jpeg: memoryview, crc: int) -> None:
     """Raise :class:`CorruptShardError` unless frame ``i`` of a clip has its stored CRC-32."""
     if zlib.crc32(jpeg) != crc:
         raise CorruptShardError(
-            f"shard {sample_url}: frame {i} of clip {key!r} is damaged (its CRC-32 does not "
+            f"shard {url}: frame {i} of clip {key!r} is damaged (its CRC-32 does not "
             "match the one stored when the shards were written); re-run the shards stage"
         )
