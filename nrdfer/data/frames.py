@@ -28,12 +28,14 @@ class ImageError(ValueError):
 
 
 def header_size(data: bytes | memoryview | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) as a PNG, JPEG or BMP header states it, or None for other formats
+    """(width, height) as a PNG, JPEG, WebP or BMP header states it, or None for other formats
     or a header this reader does not follow (the decoder then checks the decoded size)."""
     buf = memoryview(data).cast("B")
     try:
         if buf[:8] == b"\x89PNG\r\n\x1a\n":
             return struct.unpack_from(">II", buf, 16)
+        if buf[:4] == b"RIFF" and buf[8:12] == b"WEBP":
+            return _webp_size(buf)
         if buf[:2] == b"BM":
             w, h = struct.unpack_from("<ii", buf, 18)
             return abs(w), abs(h)
@@ -52,6 +54,21 @@ def header_size(data: bytes | memoryview | np.ndarray) -> tuple[int, int] | None
                     pos += 2 + struct.unpack_from(">H", buf, pos + 2)[0]
     except struct.error:  # a header cut short
         return None
+    return None
+
+
+def _webp_size(buf: memoryview) -> tuple[int, int] | None:
+    """(width, height) of a WebP file's first chunk: lossy, lossless or extended."""
+    chunk = buf[12:16]
+    if chunk == b"VP8 ":
+        w, h = struct.unpack_from("<HH", buf, 26)
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L":
+        bits = struct.unpack_from("<I", buf, 21)[0]
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        w = int.from_bytes(buf[24:27], "little") + 1
+        return w, int.from_bytes(buf[27:30], "little") + 1
     return None
 
 

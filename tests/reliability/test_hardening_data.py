@@ -239,7 +239,12 @@ def test_the_image_decoder_refuses_oversized_and_damaged_headers():
     ]:
         with pytest.raises(ImageError, match=says):
             decode_image_bytes(np.frombuffer(data, np.uint8))
-    for ext in (".jpg", ".png", ".bmp"):  # a valid image: the size as stated, decoded as before
+    for ext in (
+        ".jpg",
+        ".png",
+        ".bmp",
+        ".webp",
+    ):  # a valid image: the size as stated, decoded as before
         image = np.random.default_rng(0).integers(0, 255, (37, 53, 3), np.uint8)
         data = cv2.imencode(ext, image)[1]
         assert header_size(data) == (53, 37)
