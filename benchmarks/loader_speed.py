@@ -18,7 +18,12 @@ Frames: a generated DFEW-like tree (224 x 224 JPEG face-like frames, q95) unless
 points at a real or demo DFEW tree. Writes ``benchmarks/results/loader_speed.json`` and a bar
 chart next to it (``loader_speed.png``).
 
+``--checksums`` instead times our loader (both warp settings, ``--workers`` process workers)
+with the CRC-32 check of every decoded frame on and off (``ClipStream(verify=...)``), rounds
+alternating, and writes ``benchmarks/results/loader_checksum.json``.
+
     python benchmarks/loader_speed.py [--dfew data/raw/demo/DFEW] [--clips 1000] [--frames 32]
+    python benchmarks/loader_speed.py --checksums [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import platform
 import random
 import tempfile
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -241,6 +247,66 @@ CONFIGS = {  # name -> warp deferred to the device
 }
 
 
+def checksum_report(args, index, ids, data, spec, frames_per_clip: float) -> None:
+    """Clips/s of our loader with the per-frame CRC-32 check on and off, best of the rounds."""
+    rates: dict[str, dict[str, float]] = {}
+    epoch = iter(range(10**6))
+    for _ in range(args.rounds):
+        for config, deferred in CONFIGS.items():
+            for verify in (True, False):
+                stream = ClipStream(
+                    index, ids, data, train=True, seed=0, warp_later=deferred, verify=verify
+                )
+                loader = ClipLoader(stream, args.workers, None)
+
+                def make(loader=loader):
+                    loader.set_epoch(next(epoch))
+                    return loader
+
+                row = rates.setdefault(config, {})
+                key = "crc32 checked" if verify else "not checked"
+                row[key] = max(row.get(key, 0.0), rate(make, args.min_clips))
+                del loader, make
+    crc_us = []  # the check alone: CRC-32 of the 16 sampled frames of each clip
+    rng = np.random.default_rng(0)
+    for sample in _SAMPLES:
+        jpegs = frame_jpegs(sample)
+        picked = [
+            jpegs[j]
+            for j in np.unique(sample_indices(len(jpegs), data.U, data.V, train=True, rng=rng))
+        ]
+        start = time.perf_counter()
+        for jpeg in picked:
+            zlib.crc32(jpeg)
+        crc_us.append((time.perf_counter() - start) * 1e6)
+    report = {
+        "what": "our training loader clips/s with the per-frame CRC-32 check on and off",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "opencv": cv2.__version__,
+        },
+        "data": {
+            "source": str(args.dfew) if args.dfew else "generated 224x224 q95 face-like frames",
+            "train_clips": len(ids),
+            "stored_frames_per_clip": frames_per_clip,
+            "stored_short_side": spec.short_side,
+            "batch_size": data.batch_size,
+            "workers": args.workers,
+        },
+        "clips_per_s": rates,
+        "cost_of_the_check": {
+            c: 1 - r["crc32 checked"] / r["not checked"] for c, r in rates.items()
+        },
+        "crc32_of_the_sampled_frames_us_per_clip": float(np.median(crc_us)),
+        "rounds": args.rounds,
+        "load_average_at_end": os.getloadavg()[0],
+    }
+    write_json(args.out, report)
+    print(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dfew", type=Path, help="a DFEW tree to read (default: generated)")
@@ -248,8 +314,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32, help="frames per generated clip")
     parser.add_argument("--min-clips", type=int, default=800, help="clips timed per setting")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (best)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/loader_speed.json")
+    parser.add_argument("--out", type=Path, help="results file (default: benchmarks/results/...)")
+    parser.add_argument(
+        "--checksums", action="store_true", help="only our loader, frame CRC-32 check on vs off"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="workers (with --checksums)")
     args = parser.parse_args()
+    name = "loader_checksum.json" if args.checksums else "loader_speed.json"
+    args.out = args.out or ROOT / "benchmarks/results" / name
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     # the paper's sizes (112 px input, frames stored at 128 px) whatever the demo params say
@@ -276,6 +348,8 @@ def main() -> None:
             if s["__key__"] in wanted
         ]  # fmt: skip
         frames_per_clip = float(np.mean([len(frame_jpegs(s)) for s in _SAMPLES]))
+        if args.checksums:
+            return checksum_report(args, index, ids, data, spec, frames_per_clip)
 
         # rounds alternate the settings; the best round of each counts (the machine is shared)
         ours: dict[str, dict[str, float]] = {name: {} for name in CONFIGS}

@@ -9,12 +9,15 @@ colleagues sharing a project folder can read them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -111,6 +114,56 @@ def check_writable(path: str | Path, option: str) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: no permission to write in {parent}; choose another path")
     return path
+
+
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+}
+
+
+@contextlib.contextmanager
+def disk_errors(folder: str | Path, rerun: str) -> Iterator[None]:
+    """Turn a write failing inside the block for want of space or permission (disk full, quota,
+    read-only file system, no permission) into a UserError naming the path: ``<path>: cannot
+    write (the disk is full); free space or choose another folder, then <rerun>``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        where = exc.filename or folder  # a failed write() on an open file names no file
+        raise UserError(
+            f"{where}: cannot write ({_DISK_ERRORS[exc.errno]}); free space or make it "
+            f"writable, or choose another folder, then {rerun}"
+        ) from None
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Inside the block SIGTERM raises SystemExit(143) in this process, so ``finally`` clauses
+    run (temp folders removed) before it ends, as for Ctrl-C. Processes forked inside the
+    block keep the default (they end at once). No effect outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:  # a forked worker: end as SIGTERM does by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def claim_dir(

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from _common import add_input, add_output, load, run, stage_parser
 
+from nrdfer.data.folds import read_folds
 from nrdfer.data.manifest import read_manifest
 from nrdfer.data.shards import ShardSpec, write_shards
-from nrdfer.io import read_json
 
 PARAMS = ("shards",)
 
@@ -32,14 +32,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec = ShardSpec(
         short_side=p.short_side, quality=p.quality, maxcount=p.maxcount, max_frames=p.max_frames
     )
-    index = write_shards(
-        read_manifest(args.manifest), read_json(args.folds), args.root, args.out, spec, p.workers
-    )
+    table, folds = read_manifest(args.manifest), read_folds(args.folds)
+    index = write_shards(table, folds, args.root, args.out, spec, p.workers)
     shards = sum(len(part["shards"]) for part in index["parts"].values())
     print(
         f"shards {index['dataset']}: {len(index['clips'])} clips in {shards} tars, "
-        f"{len(index['skipped'])} skipped"
+        f"{len(index['skipped'])} skipped, {len(index['resized'])} with frames resized to one size"
     )
+    for clip, note in list(index["resized"].items())[:10]:
+        print(f"  {clip}: {note}")
 
 
 if __name__ == "__main__":

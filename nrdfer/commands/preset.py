@@ -22,16 +22,15 @@ import sys
 from pathlib import Path
 
 from nrdfer.errors import UserError
-from nrdfer.params import load_all, parse_yaml
+from nrdfer.params import load_all, parse_yaml, read_yaml_text
 from nrdfer.preprocess.checkpoints import check_weights, missing_weights
 
 
 def read_preset(path: str) -> dict[str, object]:
     """A preset file as ``{dotted key: value}``; an error names the file if it is malformed."""
-    try:
-        data = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
-    except (FileNotFoundError, IsADirectoryError):
-        raise UserError(f"{path}: preset not found (see presets/ in the project)") from None
+    if not Path(path).exists():
+        raise UserError(f"{path}: preset not found (see presets/ in the project)")
+    data = parse_yaml(read_yaml_text(path, "preset"), str(path))
     if not isinstance(data, dict) or not all(isinstance(k, str) and "." in k for k in data):
         raise UserError(f"{path}: a preset is a flat mapping of 'section.key: value' lines")
     return data

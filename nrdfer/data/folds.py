@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 
 from nrdfer.data.manifest import OK
 from nrdfer.errors import UserError
+from nrdfer.io import read_json
 
 SCHEMES = ("auto", "official", "stratified")
 
@@ -164,3 +166,44 @@ def summarize_folds(folds: dict[str, Any]) -> str:
         for name, f in folds["folds"].items()
     )
     return f"{folds['dataset']} {folds['scheme']} folds (train/val/test) {sizes}"
+
+
+def read_folds(path: str | Path) -> dict[str, Any]:
+    """Read a fold file written by the folds stage, checking its layout before any work.
+
+    Raises:
+        UserError: missing, not JSON, or not a fold file; names the file and says to re-run
+            the folds stage.
+    """
+    path = Path(path)
+    fix = "re-run the folds stage"
+    if not path.is_file():
+        raise UserError(f"{path}: fold file not found; {fix} first")
+    try:
+        folds = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the fold file ({exc}); {fix}") from None
+
+    def names(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(c, str) for c in value)
+
+    problem = None
+    if not isinstance(folds, dict):
+        problem = f"holds a JSON {type(folds).__name__}, not a fold file (an object)"
+    elif not isinstance(folds.get("dataset"), str) or not isinstance(folds.get("scheme"), str):
+        problem = "has no dataset or scheme"
+    elif not isinstance(folds.get("partitions"), dict) or not all(
+        names(ids) for ids in folds["partitions"].values()
+    ):
+        problem = "has no 'partitions' object of clip id lists"
+    elif not isinstance(folds.get("folds"), dict) or not folds["folds"]:
+        problem = "has no 'folds' object"
+    else:
+        keys = ("train", "val", "test", "train_parts", "test_parts")
+        for name, fold in folds["folds"].items():
+            if not isinstance(fold, dict) or not all(names(fold.get(k)) for k in keys):
+                problem = f"fold {name!r} lacks one of {', '.join(keys)} (lists of names)"
+                break
+    if problem:
+        raise UserError(f"{path}: {problem}; {fix}")
+    return folds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,97 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
 _TRAILING_INT = re.compile(r"(\d+)(?!.*\d)")
+
+MAX_IMAGE_PIXELS = 64_000_000
+"""Largest image (width x height) decoded from a file: 64 megapixels (an 8000 x 8000 photo,
+192 MB decoded). A header claiming more (a decompression bomb, a damaged header) is refused
+before anything is decoded: a frame is then skipped as unreadable, a still image refused."""
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+class ImageError(ValueError):
+    """An image file that is not decoded; the message says why (without the file name)."""
+
+
+def header_size(data: bytes | memoryview | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) as a PNG, JPEG, WebP or BMP header states it, or None for other formats
+    or a header this reader does not follow (the decoder then checks the decoded size)."""
+    buf = memoryview(data).cast("B")
+    try:
+        if buf[:8] == b"\x89PNG\r\n\x1a\n":
+            return struct.unpack_from(">II", buf, 16)
+        if buf[:4] == b"RIFF" and buf[8:12] == b"WEBP":
+            return _webp_size(buf)
+        if buf[:2] == b"BM":
+            w, h = struct.unpack_from("<ii", buf, 18)
+            return abs(w), abs(h)
+        if buf[:2] == b"\xff\xd8":
+            pos = 2
+            while pos + 4 <= len(buf) and buf[pos] == 0xFF:
+                marker = buf[pos + 1]
+                if marker == 0xFF:  # fill byte
+                    pos += 1
+                elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+                    pos += 2
+                elif marker in _JPEG_SOF:
+                    h, w = struct.unpack_from(">HH", buf, pos + 5)
+                    return w, h
+                else:
+                    pos += 2 + struct.unpack_from(">H", buf, pos + 2)[0]
+    except struct.error:  # a header cut short
+        return None
+    return None
+
+
+def _webp_size(buf: memoryview) -> tuple[int, int] | None:
+    """(width, height) of a WebP file's first chunk: lossy, lossless or extended."""
+    chunk = buf[12:16]
+    if chunk == b"VP8 ":
+        w, h = struct.unpack_from("<HH", buf, 26)
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L":
+        bits = struct.unpack_from("<I", buf, 21)[0]
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        w = int.from_bytes(buf[24:27], "little") + 1
+        return w, int.from_bytes(buf[27:30], "little") + 1
+    return None
+
+
+def decode_image_bytes(data: np.ndarray, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decode an image file's bytes (uint8 array) with OpenCV, refusing oversized images.
+
+    The one place images and frames read from files are decoded. The size stated in the
+    header is checked against :data:`MAX_IMAGE_PIXELS` before decoding, and the decoded size
+    after (for formats whose header is not read here).
+
+    Raises:
+        ImageError: empty, not an image, damaged, or over the pixel limit.
+    """
+    if data.size == 0:
+        raise ImageError("empty file; replace or delete it")
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(_too_large(*size))
+    try:
+        image = cv2.imdecode(data, flags)
+    except cv2.error:  # e.g. a header claiming more pixels than OpenCV's own limit
+        image = None
+    if image is None or image.size == 0:
+        raise ImageError(
+            "not a readable image (truncated, damaged or another format); replace or delete it"
+        )
+    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(_too_large(image.shape[1], image.shape[0]))
+    return image
+
+
+def _too_large(width: int, height: int) -> str:
+    return (
+        f"the image is {width} x {height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+        "(nrdfer.data.frames.MAX_IMAGE_PIXELS); shrink it or leave it out"
+    )
 
 
 def frame_sort_key(path: Path) -> tuple[int, int, str]:
@@ -32,18 +124,26 @@ def list_frames(folder: Path) -> list[Path]:
     return sorted(files, key=frame_sort_key)
 
 
-def decode_image(path: Path) -> np.ndarray | None:
-    """A BGR uint8 frame, or None when the file is unreadable (corrupt, truncated, empty)."""
+def read_image_file(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """An image file decoded by :func:`decode_image_bytes` (BGR uint8 by default).
+
+    Raises:
+        ImageError: unreadable (also a missing file or folder) or over the pixel limit.
+    """
     try:
         data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
+    except OSError as exc:
+        raise ImageError(f"cannot read the file ({exc.strerror or exc}); check it") from None
+    return decode_image_bytes(data, flags)
+
+
+def decode_image(path: Path) -> np.ndarray | None:
+    """A BGR uint8 frame, or None when the file is unreadable (corrupt, truncated, empty,
+    a header that does not parse or claims more than :data:`MAX_IMAGE_PIXELS`)."""
+    try:
+        return read_image_file(path)
+    except ImageError:
         return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        return None
-    return image
 
 
 def iter_video(path: Path) -> Iterator[np.ndarray]:

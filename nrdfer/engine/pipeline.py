@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydantic
 
 from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
 from nrdfer.device import resolve_device
@@ -41,6 +42,7 @@ from nrdfer.io import (
 )
 from nrdfer.labels import CLASSES
 from nrdfer.models import build_model
+from nrdfer.models.decision import num_snippets
 from nrdfer.models.registry import model_keys
 from nrdfer.params import (
     BaseParams,
@@ -50,6 +52,7 @@ from nrdfer.params import (
     EvaluateParams,
     ModelParams,
     TrainParams,
+    allowed,
     check_clip_shape,
     from_dict,
     to_dict,
@@ -283,6 +286,38 @@ class RunFolder:
         )
 
 
+def _training_summary(path: str | Path) -> dict[str, Any]:
+    """The train stage's flat JSON summary; a UserError naming the file if it is not one."""
+    fix = "give the summary the train stage writes (re-run the train stage if it is gone)"
+    try:
+        carried = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the training summary ({exc}); {fix}") from None
+    if not isinstance(carried, dict):
+        raise UserError(f"{path}: expected the flat JSON summary the train stage writes; {fix}")
+    return carried
+
+
+def _with_decision(model_params: ModelParams, decision: Mapping[str, Any]) -> ModelParams:
+    """The model's params with the snippet filter settings of ``decision``, checked: their
+    ranges and, with the filter on, that the snippets fit the T - 1 frame tokens."""
+    shown = ", ".join(f"model.{k} = {v!r}" for k, v in decision.items())
+    try:
+        changed = dataclasses.replace(model_params, **decision)
+    except pydantic.ValidationError as exc:
+        name = str(exc.errors()[0]["loc"][0])
+        raise UserError(
+            f"evaluation setting model.{name} = {decision.get(name)!r}: must be "
+            f"{allowed(ModelParams, name)}"
+        ) from None
+    if changed.sf:
+        try:
+            num_snippets(changed.frames - 1, changed.snippet_len, changed.snippet_stride)
+        except ValueError as exc:
+            raise UserError(f"evaluation settings {shown}: {exc}; choose smaller ones") from None
+    return changed
+
+
 def evaluate_fold(
     shards: str | Path,
     fold: str,
@@ -305,6 +340,7 @@ def evaluate_fold(
     ``training``: the training summary of the model, whose selection and labelled best-on-test
     numbers the details file carries along (so the 5-fold summary reads one file per fold).
     """
+    carried = {} if training is None else _training_summary(training)  # before the work
     state = load_model_file(model_file)
     model_params = from_dict(ModelParams, state["model_params"], source=str(model_file))
     check_clip_shape(model_params, data, lambda key: str(model_file) if key[0] == "m" else "")
@@ -315,7 +351,7 @@ def evaluate_fold(
                 f"cannot change model.{unknown[0]} at evaluation: only the snippet filter's "
                 f"settings ({', '.join(sorted(DECISION_KEYS))}) can; re-train for the others"
             )
-        model_params = dataclasses.replace(model_params, **decision)
+        model_params = _with_decision(model_params, decision)
     model = build_model(model_params)
     model.load_state_dict(state["model_state"])
     device = resolve_device(base.device)
@@ -335,11 +371,7 @@ def evaluate_fold(
     metrics = compute_metrics(pred, classes)
     model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
     metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
-    if training is not None:
-        carried = read_json(training)
-        if not isinstance(carried, dict):
-            raise UserError(f"{training}: expected the flat JSON summary the train stage writes")
-        metrics.update({k: v for k, v in carried.items() if k not in metrics})
+    metrics.update({k: v for k, v in carried.items() if k not in metrics})
     write_fold_metrics(outputs.details, metrics)
     if outputs.metrics is not None:
         write_fold_metrics(outputs.metrics, {k: metrics[k] for k in HEADLINE})

@@ -13,6 +13,8 @@ read as YAML (``train.lr=3e-4``). Only ``stages/`` and ``cli.py`` call the loade
 """
 
 from nrdfer.params.loading import (
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
     apply_overrides,
     check_clip_shape,
     from_dict,
@@ -22,6 +24,7 @@ from nrdfer.params.loading import (
     parse_override,
     parse_yaml,
     read_yaml,
+    read_yaml_text,
     to_dict,
 )
 from nrdfer.params.rules import Float, Int, Pair, ParamsError, Rule, Seq, Text, allowed, describe
@@ -49,6 +52,8 @@ from nrdfer.params.sections import (
 )
 
 __all__ = [
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
     "MODELS",
     "OVERLAYS",
     "SECTIONS",
@@ -87,5 +92,6 @@ __all__ = [
     "parse_override",
     "parse_yaml",
     "read_yaml",
+    "read_yaml_text",
     "to_dict",
 ]

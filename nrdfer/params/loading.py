@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import json
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,14 +35,50 @@ def _build(cls: type[T], data: Any, section: str, origin: Callable[[str], str], 
         return cls(**data)
     except pydantic.ValidationError as exc:
         name = str(exc.errors()[0]["loc"][0])
-        key, value = f"{section}.{name}", json.dumps(to_dict(data[name]), default=str)
+        key, value = f"{section}.{name}", _shown(json.dumps(to_dict(data[name]), default=str))
         raise ParamsError(
             f"{origin(key)}: {key} = {value}: must be {allowed(cls, name)}{hint}"
         ) from None
 
 
+MAX_YAML_BYTES = 1_000_000
+"""Largest params file, preset or ``-S`` value read (params.yaml is about 20 KB): a bigger one
+is refused before it is read."""
+
+MAX_YAML_DEPTH = 50
+"""Deepest nesting of lists and mappings in params YAML (params.yaml nests 3 levels)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """``yaml.safe_load``, plus ``1e-3`` read as a number (YAML 1.2, as DVC writes it)."""
+    """``yaml.safe_load``, plus ``1e-3`` read as a number (YAML 1.2, as DVC writes it).
+
+    Aliases (``*name``) are refused: a few KB of nested aliases expand to billions of values
+    ("billion laughs"), and ``&a [*a]`` is a list that holds itself. Nesting deeper than
+    :data:`MAX_YAML_DEPTH` is refused too.
+    """
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "aliases (*name) are not allowed in params; write the value out",
+                self.peek_event().start_mark,
+            )
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"nested deeper than {MAX_YAML_DEPTH} levels",
+                self.peek_event().start_mark,
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 _Loader.add_implicit_resolver(
@@ -55,6 +92,11 @@ def _once(node: Any, path: str, source: str) -> None:
     """Refuse a mapping key written twice (PyYAML would keep the last one silently)."""
     lines: dict[str, int] = {}
     for key, value in node.value if isinstance(node, yaml.MappingNode) else []:
+        if not isinstance(key, yaml.ScalarNode):
+            raise ParamsError(
+                f"{source}: a key at line {key.start_mark.line + 1} is a list or mapping; "
+                "keys are plain names"
+            )
         dotted, line = f"{path}.{key.value}".lstrip("."), key.start_mark.line + 1
         if key.value in lines:
             raise ParamsError(
@@ -68,7 +110,13 @@ def _once(node: Any, path: str, source: str) -> None:
 
 
 def parse_yaml(text: str, source: str, path: str = "") -> Any:
-    """YAML text -> values; malformed YAML or a key written twice raises ParamsError."""
+    """YAML text -> values; malformed YAML, a key written twice, an alias, nesting deeper
+    than :data:`MAX_YAML_DEPTH` or text over :data:`MAX_YAML_BYTES` raise ParamsError."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ParamsError(
+            f"{source}: {len(text):,} characters of YAML, over the limit of {MAX_YAML_BYTES:,} "
+            "(nrdfer.params.MAX_YAML_BYTES); a params file is a few KB"
+        )
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -76,26 +124,63 @@ def parse_yaml(text: str, source: str, path: str = "") -> Any:
             _once(node, path, source)
         return None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
+        text = _shown(" ".join(str(exc).split()), 300)
+        raise ParamsError(f"{source}: not valid YAML ({text})") from None
+    except ParamsError:
+        raise
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        why = "an integer of over 4300 digits" if "4300" in str(exc) else _shown(str(exc))
+        raise ParamsError(f"{source}: a value cannot be read ({why}); fix it") from None
     finally:
         loader.dispose()
+
+
+def read_yaml_text(path: str | Path, what: str = "params file") -> str:
+    """The text of a YAML file, refusing before reading anything that is not a regular file
+    (a folder, a FIFO that would block, ``/dev/zero``), over :data:`MAX_YAML_BYTES`, or not
+    UTF-8 text."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ParamsError(
+            f"{path}: {what} not found; run from the project root or pass the right path"
+        ) from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read the {what} ({exc.strerror}); check it") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ParamsError(f"{path}: is a folder, not a {what}; pass the YAML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ParamsError(f"{path}: not a regular file (a device or pipe); pass a YAML {what}")
+    if info.st_size > MAX_YAML_BYTES:
+        raise ParamsError(
+            f"{path}: {info.st_size:,} bytes, over the limit of {MAX_YAML_BYTES:,} for a {what} "
+            "(nrdfer.params.MAX_YAML_BYTES); pass the right file"
+        )
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read the {what} ({exc.strerror}); check it") from None
+    if len(data) > MAX_YAML_BYTES:  # grew since the stat
+        raise ParamsError(f"{path}: over the limit of {MAX_YAML_BYTES:,} bytes for a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a params file; a clear error if it is missing, malformed or has a duplicate key."""
     if Path(path).is_dir():
         raise ParamsError(f"{path}: is a folder, not a params file; pass --params PATH/params.yaml")
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise ParamsError(
             f"{path}: params file not found; run from the project root or pass --params PATH"
         )
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParamsError(
-            f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
-        ) from None
-    data = parse_yaml(text, str(path)) or {}
+    data = parse_yaml(read_yaml_text(path), str(path)) or {}
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: top level must be a mapping of sections")
     return data
@@ -105,8 +190,13 @@ def parse_override(text: str, flag: str = "-S") -> tuple[str, Any]:
     """Parse one override ``section.key=value`` (value as YAML) into (dotted key, value)."""
     key, _, raw = (part.strip() for part in text.partition("="))
     if "=" not in text or not key or "" in key.split("."):
-        raise ParamsError(f"{flag} {text}: expected KEY=VALUE, e.g. model.M=3")
-    return key, (parse_yaml(raw, f"{flag} {text}", key) if raw else "")
+        raise ParamsError(f"{flag} {_shown(text)}: expected KEY=VALUE, e.g. model.M=3")
+    return key, (parse_yaml(raw, f"{flag} {_shown(text)}", key) if raw else "")
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """``text`` for a message, cut to about ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} characters)"
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str], *, flag: str = "-S") -> dict:
@@ -143,7 +233,7 @@ def load_params(
 
     def origin(key: str) -> str:  # the last override touching ``key``, else the file
         hits = [t for k, t in keys if f"{key}.".startswith(f"{k}.") or k.startswith(f"{key}.")]
-        return f"{flag} {hits[-1]}" if hits else str(path)
+        return f"{flag} {_shown(hits[-1])}" if hits else str(path)
 
     def build(name: str) -> Any:
         if name not in raw:

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from nrdfer.data.frames import ImageError, read_image_file
 from nrdfer.errors import UserError
 from nrdfer.io import require_file
 
@@ -168,13 +169,12 @@ def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.nda
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); UserError naming the file if unreadable."""
     path = Path(path)
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise UserError(
-            f"{path}: cannot read image (missing, truncated or not an image file); "
-            "replace or delete the file and re-run"
-        )
+    if not path.is_file():
+        raise UserError(f"{path}: cannot read image (missing or not a file); check the path")
+    try:
+        image = read_image_file(path)
+    except ImageError as exc:
+        raise UserError(f"{path}: cannot read image: {exc}") from None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zlib
 from collections import Counter
 
 import cv2
@@ -293,6 +294,7 @@ def _two_sizes(name, payload):
     if name.endswith(".json"):
         meta = json.loads(payload)
         meta["frame_bytes"] = [len(j) for j in jpegs]
+        meta["frame_crc32"] = [zlib.crc32(j) for j in jpegs]
         return name, json.dumps(meta).encode()
     return name, b"".join(jpegs) if name.endswith(".mjpeg") else payload
 

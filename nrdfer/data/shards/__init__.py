@@ -33,6 +33,7 @@ from nrdfer.data.shards.format import (
     encode_clip_sample,
     frame_jpegs,
     keep_frames,
+    one_size,
     resize_short_side,
 )
 from nrdfer.data.shards.index import ShardIndex
@@ -58,6 +59,7 @@ __all__ = [
     "frame_jpegs",
     "iter_shard",
     "keep_frames",
+    "one_size",
     "repeat_factors",
     "resize_short_side",
     "tar_members",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,9 @@ import numpy as np
 from nrdfer.errors import UserError
 
 INDEX = "index.json"
-FORMAT = 2  # 1: one member per frame (before 2026-12); 2: one .mjpeg member per clip
+# 1: one member per frame (before 2026-12); 2: one .mjpeg member per clip; 3: with a CRC-32
+# of every stored frame (checked before the frame is decoded)
+FORMAT = 3
 PROGRESS_DIR = ".progress"
 
 
@@ -72,6 +76,23 @@ def resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def one_size(frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], str]:
+    """A clip's frames brought to one size: the most common one (of several as common, the
+    one that comes first). Returns the frames and, when some were resized, a note for the
+    shard report (``"2 of 6 frames resized from 80x56 to 64x64"``; ``""`` otherwise)."""
+    shapes = Counter(f.shape[:2] for f in frames)
+    if len(shapes) <= 1:
+        return list(frames), ""
+    (h, w), _ = max(shapes.items(), key=lambda item: item[1])  # the first of the most common
+    odd = sorted({f"{f.shape[1]}x{f.shape[0]}" for f in frames if f.shape[:2] != (h, w)})
+    same = [
+        f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+        for f in frames
+    ]
+    n = len(frames) - shapes[(h, w)]
+    return same, f"{n} of {len(frames)} frames resized from {', '.join(odd)} to {w}x{h}"
+
+
 def encode_clip_sample(
     clip_id: str, label: int, frames: Sequence[np.ndarray], meta: dict[str, Any], spec: ShardSpec
 ) -> dict[str, Any]:
@@ -93,6 +114,7 @@ def encode_clip_sample(
         frames=len(keep),
         source_frames=len(frames),
         frame_bytes=[len(j) for j in jpegs],
+        frame_crc32=[zlib.crc32(j) for j in jpegs],
     )
     return {
         "__key__": clip_id,
@@ -108,15 +130,25 @@ def some_ids(ids: Sequence[str], limit: int = 5) -> str:
     return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
 
 
-def frame_jpegs(sample: dict[str, Any]) -> list[memoryview]:
-    """The JPEG bytes of every stored frame of a raw sample, in frame order.
-
-    Raises:
-        CorruptShardError: the JSON does not describe the ``.mjpeg`` member (names the shard).
-    """
+def _clip_meta(sample: dict[str, Any]) -> dict[str, Any]:
     key, url = sample["__key__"], sample.get("__url__", "?")
     try:
-        lengths = [int(n) for n in json.loads(sample["json"])["frame_bytes"]]
+        meta = json.loads(sample["json"])
+    except (TypeError, ValueError) as exc:
+        raise CorruptShardError(
+            f"shard {url}: {key}.json is not valid JSON ({exc}); re-run the shards stage"
+        ) from None
+    if not isinstance(meta, dict):
+        raise CorruptShardError(
+            f"shard {url}: {key}.json is not a JSON object; re-run the shards stage"
+        )
+    return meta
+
+
+def _split_frames(sample: dict[str, Any], meta: dict[str, Any]) -> list[memoryview]:
+    key, url = sample["__key__"], sample.get("__url__", "?")
+    try:
+        lengths = [int(n) for n in meta["frame_bytes"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptShardError(
             f"shard {url}: {key}.json has no valid frame_bytes ({exc}); re-run the shards stage"
@@ -129,3 +161,67 @@ def frame_jpegs(sample: dict[str, Any]) -> list[memoryview]:
         )
     ends = list(itertools.accumulate(lengths))
     return [blob[e - n : e] for e, n in zip(ends, lengths, strict=True)]
+
+
+def frame_jpegs(sample: dict[str, Any]) -> list[memoryview]:
+    """The JPEG bytes of every stored frame of a raw sample, in frame order.
+
+    Raises:
+        CorruptShardError: the JSON does not describe the ``.mjpeg`` member (names the shard).
+    """
+    return _split_frames(sample, _clip_meta(sample))
+
+
+def _label(text: Any) -> int | None:
+    """A stored label as an int (``b"3"``, ``3``), or None when it is not one."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace").strip()
+        return int(text) if text.isascii() and text.isdigit() else None
+    return text if isinstance(text, int) and not isinstance(text, bool) else None
+
+
+def checked_clip(sample: dict[str, Any], label: int) -> tuple[list[memoryview], list[int]]:
+    """The frames of a raw sample and their CRC-32s, after checking its labels.
+
+    The clip's ``.cls`` and the label in its JSON must both be ``label`` (the one
+    ``index.json`` gives the clip); every frame's CRC-32 is listed, to be checked before the
+    frame is decoded (:func:`check_frame`).
+
+    Raises:
+        CorruptShardError: naming the shard and the clip, and "re-run the shards stage".
+    """
+    key, url = sample["__key__"], sample.get("__url__", "?")
+    meta = _clip_meta(sample)
+    stored = {".cls": _label(sample["cls"]), ".json": _label(meta.get("label"))}
+    for member, value in stored.items():
+        if value != label:
+            shown = (
+                bytes(sample["cls"][:20]).decode("utf-8", "replace")
+                if member == ".cls"
+                else meta.get("label")
+            )
+            raise CorruptShardError(
+                f"shard {url}: clip {key!r} has label {shown!r} in its {member}, index.json "
+                f"gives {label}; the shard or the index is damaged, re-run the shards stage"
+            )
+    jpegs = _split_frames(sample, meta)
+    crcs = meta.get("frame_crc32")
+    if (
+        not isinstance(crcs, list)
+        or len(crcs) != len(jpegs)
+        or not all(isinstance(c, int) and not isinstance(c, bool) for c in crcs)
+    ):
+        raise CorruptShardError(
+            f"shard {url}: {key}.json has no valid frame_crc32 (a CRC-32 per frame; shards "
+            "written before checksums lack it); re-run the shards stage"
+        )
+    return jpegs, crcs
+
+
+def check_frame(url: str, key: str, i: int, jpeg: memoryview, crc: int) -> None:
+    """Raise :class:`CorruptShardError` unless frame ``i`` of a clip has its stored CRC-32."""
+    if zlib.crc32(jpeg) != crc:
+        raise CorruptShardError(
+            f"shard {url}: frame {i} of clip {key!r} is damaged (its CRC-32 does not "
+            "match the one stored when the shards were written); re-run the shards stage"
+        )

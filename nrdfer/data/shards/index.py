@@ -8,6 +8,45 @@ from pathlib import Path
 from nrdfer.data.shards.format import FORMAT, INDEX, CorruptShardError, some_ids
 from nrdfer.errors import UserError
 from nrdfer.io import read_json
+from nrdfer.labels import NUM_CLASSES
+
+
+def _check_layout(data: object, path: Path) -> None:
+    """CorruptShardError unless ``data`` has the fields and types an index of FORMAT has."""
+
+    def bad(what: str) -> CorruptShardError:
+        return CorruptShardError(f"{path}: {what}; re-run the shards stage")
+
+    if not isinstance(data, dict):
+        raise bad(f"holds a JSON {type(data).__name__}, not a shard index (an object)")
+    if data.get("format") != FORMAT:
+        raise bad(
+            f"index format {data.get('format')!r}, this nrdfer reads format {FORMAT} "
+            "(shards written by an older version, or not a shard index)"
+        )
+    for field in ("parts", "clips", "folds"):
+        if not isinstance(data.get(field), dict):
+            raise bad(f"has no {field!r} object")
+    for clip, entry in data["clips"].items():
+        label = entry.get("label") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("shard"), str):
+            raise bad(f"clip {clip!r} has no shard name")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < NUM_CLASSES:
+            raise bad(f"clip {clip!r} has label {label!r}, not a class index 0..{NUM_CLASSES - 1}")
+    for name, part in data["parts"].items():
+        shards = part.get("shards") if isinstance(part, dict) else None
+        if not isinstance(shards, list) or not all(
+            isinstance(s, dict)
+            and isinstance(s.get("name"), str)
+            and isinstance(s.get("clips"), int)
+            for s in shards
+        ):
+            raise bad(f"part {name!r} has no valid list of shards")
+    for name, fold in data["folds"].items():
+        if not isinstance(fold, dict) or not all(
+            isinstance(fold.get(split), list) for split in ("train", "val", "test")
+        ):
+            raise bad(f"fold {name!r} has no train/val/test lists")
 
 
 class ShardIndex:
@@ -28,8 +67,7 @@ class ShardIndex:
             self.data = read_json(path)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        if self.data.get("format") != FORMAT:
-            raise UserError(f"{path}: unknown index format; re-run the shards stage")
+        _check_layout(self.data, path)
         self.keys: dict[str, list[str]] = {}  # shard name -> its clip ids
         for clip, entry in self.data["clips"].items():
             self.keys.setdefault(entry["shard"], []).append(clip)

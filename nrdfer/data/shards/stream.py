@@ -18,7 +18,7 @@ import webdataset as wds
 from torch.utils.data import IterableDataset, get_worker_info
 
 from nrdfer.data.sampling import sample_indices
-from nrdfer.data.shards.format import CorruptShardError, frame_jpegs
+from nrdfer.data.shards.format import CorruptShardError, check_frame, checked_clip
 from nrdfer.data.shards.index import ShardIndex
 from nrdfer.data.shards.reading import iter_shard
 from nrdfer.data.shards.ring import BatchRing
@@ -67,12 +67,21 @@ class _ClipPlan:
     positions: dict[int, list[int]]  # stored frame index -> its places among the T
     label: int
     rng: np.random.Generator | None
+    crcs: list[int] | None  # each stored frame's CRC-32 (None: not checked)
 
     def decode(self, i: int) -> np.ndarray:
-        """Stored frame ``i`` as uint8 RGB (H, W, 3)."""
-        image = cv2.imdecode(np.frombuffer(self.jpegs[i], np.uint8), cv2.IMREAD_COLOR_RGB)
+        """Stored frame ``i`` as uint8 RGB (H, W, 3), its CRC-32 checked first."""
+        if self.crcs is not None:
+            check_frame(self.url, self.key, i, self.jpegs[i], self.crcs[i])
+        try:
+            image = cv2.imdecode(np.frombuffer(self.jpegs[i], np.uint8), cv2.IMREAD_COLOR_RGB)
+        except cv2.error:  # a header claiming more pixels than OpenCV's limit
+            image = None
         if image is None:
-            raise CorruptShardError(f"shard {self.url}: frame {i} of {self.key!r} does not decode")
+            raise CorruptShardError(
+                f"shard {self.url}: frame {i} of {self.key!r} does not decode; "
+                "re-run the shards stage"
+            )
         return image
 
     def frames(self, first: np.ndarray) -> Iterator[tuple[np.ndarray, list[int]]]:
@@ -110,6 +119,7 @@ class ClipStream(IterableDataset):
         world_size: int = 1,
         warp_later: bool = False,
         name: str = "the requested clips",
+        verify: bool = True,
     ) -> None:
         super().__init__()
         if not ids:
@@ -124,6 +134,7 @@ class ClipStream(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.warp_later = warp_later and train  # training augmentation after batching
+        self.verify = verify  # frame CRC-32s checked (off only to measure their cost)
         self.ring: BatchRing | None = None  # worker processes' buffers (set by ClipLoader)
         self.shared_epoch: torch.Tensor | None = None  # the epoch, seen by persistent workers
         self.augment = ClipAugment(
@@ -210,21 +221,19 @@ class ClipStream(IterableDataset):
         return tensor, tensor.numpy(), slot
 
     def _plan(self, sample: dict[str, Any], repeat: int) -> _ClipPlan:
-        """A clip's stored JPEGs, its T = U·V sampled frame indices (§3.2) and its label."""
+        """A clip's stored JPEGs, its T = U·V sampled frame indices (§3.2) and its label
+        (``.cls``, JSON and ``index.json`` must agree)."""
         key, url = sample["__key__"], sample.get("__url__", "?")
         rng = None
         if self.train:
             rng = _clip_rng(self.seed, self.epoch, key, repeat + 1)
-        jpegs = frame_jpegs(sample)
+        label = self.labels[key]
+        jpegs, crcs = checked_clip(sample, label)
         idx = sample_indices(len(jpegs), self.data.U, self.data.V, train=self.train, rng=rng)
-        try:
-            label = int(sample["cls"])
-        except ValueError:
-            raise CorruptShardError(f"shard {url}: {key}.cls is not a label") from None
         positions: dict[int, list[int]] = {}
         for t, i in enumerate(idx.tolist()):
             positions.setdefault(i, []).append(t)
-        return _ClipPlan(key, url, jpegs, positions, label, rng)
+        return _ClipPlan(key, url, jpegs, positions, label, rng, crcs if self.verify else None)
 
     def _batch(self, items: list[tuple[dict[str, Any], int]]):
         """Decode a batch straight into one (shared-memory) buffer, a frame at a time.

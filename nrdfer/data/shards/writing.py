@@ -21,34 +21,43 @@ from nrdfer.data.shards.format import (
     PROGRESS_DIR,
     ShardSpec,
     encode_clip_sample,
+    one_size,
     spec_dict,
 )
 from nrdfer.errors import UserError
-from nrdfer.io import claim_dir, read_json, write_json
+from nrdfer.io import claim_dir, disk_errors, read_json, write_json
 
 
 def _write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
     """Write one tar (to a temporary name, then renamed); returns its index entry."""
     root, out, spec = Path(job["root"]), Path(job["out"]), job["spec"]
     entry = {"name": job["name"], "part": job["part"], "ids": [], "frames": {}, "skipped": {}}
+    entry["resized"] = {}
     tmp = out / f".{job['name']}.tmp"
-    with open(tmp, "wb") as fh:
-        writer = wds.TarWriter(fh, encoder=False, mtime=0)  # int: no pax header
-        for row in job["rows"]:
-            frames, bad = read_clip(root / row["source"])
-            if not frames:
-                entry["skipped"][row["clip_id"]] = f"no readable frame in {row['source']}"
-                continue
-            meta = {"source": row["source"], "part": job["part"], "bad_frames": bad}
-            sample = encode_clip_sample(row["clip_id"], int(row["label"]), frames, meta, spec)
-            writer.write(sample)
-            entry["ids"].append(row["clip_id"])
-            entry["frames"][row["clip_id"]] = json.loads(sample["json"])["frames"]
-        writer.close()
-    tmp.replace(out / job["name"])
+    try:
+        with open(tmp, "wb") as fh:
+            writer = wds.TarWriter(fh, encoder=False, mtime=0)  # int: no pax header
+            for row in job["rows"]:
+                frames, bad = read_clip(root / row["source"])
+                if not frames:
+                    entry["skipped"][row["clip_id"]] = f"no readable frame in {row['source']}"
+                    continue
+                frames, resized = one_size(frames)  # training needs one size per clip
+                meta = {"source": row["source"], "part": job["part"], "bad_frames": bad}
+                if resized:
+                    entry["resized"][row["clip_id"]] = meta["resized"] = resized
+                sample = encode_clip_sample(row["clip_id"], int(row["label"]), frames, meta, spec)
+                writer.write(sample)
+                entry["ids"].append(row["clip_id"])
+                entry["frames"][row["clip_id"]] = json.loads(sample["json"])["frames"]
+            writer.close()
+        tmp.replace(out / job["name"])
+    except BaseException:  # no partial tar left behind, whatever stopped the writing
+        tmp.unlink(missing_ok=True)
+        raise
     entry["bytes"] = (out / job["name"]).stat().st_size
     # the spec goes into the record now, so a run killed later still resumes from this tar
-    record = dict(entry, job_ids=job["ids"], spec=spec_dict(spec))
+    record = dict(entry, job_clips=job["clips"], spec=spec_dict(spec))
     write_json(out / PROGRESS_DIR / f"{job['name']}.json", record)
     return entry
 
@@ -64,7 +73,8 @@ def write_shards(
 ) -> dict[str, Any]:
     """Write every usable clip once, grouped by partition, and the ``index.json``.
 
-    Resumable: a shard whose progress record lists the same clips is not written again.
+    Resumable: a shard whose progress record lists the same clips (ids, labels and sources)
+    and spec is not written again.
     A clip whose frames can no longer be read is left out and listed under ``skipped``.
 
     Args:
@@ -85,6 +95,11 @@ def write_shards(
             f"{root}: data root not found; pass the folder the manifest was made from "
             "(--root, the ingest stage's root)"
         )
+    with disk_errors(out, "re-run the shards stage"):
+        return _write_all(table, folds, root, out, spec, workers, progress)
+
+
+def _write_all(table, folds, root: Path, out: Path, spec: ShardSpec, workers, progress):
     claim_dir(out, "the shards stage", legacy=INDEX)
     rows = {r["clip_id"]: r for r in table[table["status"] == OK].to_dict("records")}
     jobs = []
@@ -104,6 +119,8 @@ def write_shards(
                     "part": part,
                     "ids": chunk,
                     "rows": [rows[c] for c in chunk],
+                    # what a resumed tar must match: each clip's id, label and frames
+                    "clips": [[c, int(rows[c]["label"]), str(rows[c]["source"])] for c in chunk],
                     "root": str(root),
                     "out": str(out),
                     "spec": spec,
@@ -115,7 +132,9 @@ def write_shards(
         record = out / PROGRESS_DIR / f"{job['name']}.json"
         if record.is_file() and (out / job["name"]).is_file():
             previous = read_json(record)
-            if previous.get("job_ids") == job["ids"] and previous.get("spec") == spec_dict(spec):
+            if previous.get("job_clips") == job["clips"] and previous.get("spec") == spec_dict(
+                spec
+            ):
                 done[job["name"]] = previous
                 continue
         todo.append(job)
@@ -146,6 +165,7 @@ def _build_index(folds, jobs, done, rows, spec: ShardSpec) -> dict[str, Any]:
     parts: dict[str, dict[str, Any]] = {}
     clips: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
+    resized: dict[str, str] = {}
     for job in jobs:
         entry = done[job["name"]]
         part = parts.setdefault(job["part"], {"clips": 0, "shards": []})
@@ -161,6 +181,7 @@ def _build_index(folds, jobs, done, rows, spec: ShardSpec) -> dict[str, Any]:
                 "frames": entry["frames"][clip],
             }
         skipped.update(entry["skipped"])
+        resized.update(entry.get("resized", {}))
     fold_index = {
         name: {key: [c for c in fold[key] if c in clips] for key in ("train", "val", "test")}
         | {"train_parts": fold["train_parts"], "test_parts": fold["test_parts"]}
@@ -175,4 +196,5 @@ def _build_index(folds, jobs, done, rows, spec: ShardSpec) -> dict[str, Any]:
         "clips": dict(sorted(clips.items())),
         "folds": fold_index,
         "skipped": skipped,
+        "resized": resized,
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pydantic
 from tqdm import tqdm
 
 from nrdfer.data.synth.layouts import (
@@ -35,9 +36,16 @@ from nrdfer.data.synth.layouts import (
 )
 from nrdfer.data.synth.sheet import contact_sheet
 from nrdfer.errors import UserError
-from nrdfer.io import OWNER_MARKER, claim_dir, write_json, write_text
+from nrdfer.io import (
+    OWNER_MARKER,
+    claim_dir,
+    disk_errors,
+    exit_on_sigterm,
+    write_json,
+    write_text,
+)
 from nrdfer.labels import CLASSES, NEUTRAL
-from nrdfer.params import SynthParams, to_dict
+from nrdfer.params import SynthParams, allowed, to_dict
 
 Layout = Literal["dfew", "afew", "both"]
 META_NAME = "synth_meta.json"  # per-clip ground truth (noise, boxes), beside the layouts
@@ -48,12 +56,21 @@ OWNER = "nrdfer synth"
 """Written into the output folder's marker file: a folder without it is never replaced."""
 
 
-def _check(dfew: int, afew: int) -> None:
-    """Clip counts (``--clips`` or params): the params' own ranges are checked when loaded."""
+def _check(params: SynthParams, dfew: int, afew: int) -> None:
+    """Clip counts (``--clips`` or params) within the ranges of ``synth.dfew_clips`` and
+    ``synth.afew_clips``, before anything is planned or allocated."""
     if dfew and dfew < DFEW_FOLDS:
         raise UserError(f"DFEW clips must be at least {DFEW_FOLDS} (one per fold), got {dfew}")
     if afew and afew < len(AFEW_SPLITS):
         raise UserError(f"AFEW clips must be at least {len(AFEW_SPLITS)}, got {afew}")
+    for name, n in (("dfew_clips", dfew), ("afew_clips", afew)):
+        try:
+            replace(params, **{name: n})
+        except pydantic.ValidationError:
+            raise UserError(
+                f"{n:,} clips: must be {allowed(SynthParams, name)} (the range of "
+                f"synth.{name}); ask for fewer"
+            ) from None
 
 
 def _jobs(
@@ -235,13 +252,18 @@ def generate(
         raise UserError(f"layout must be dfew, afew or both, got {layout!r}")
     dfew = (params.dfew_clips if clips is None else clips) if layout in ("dfew", "both") else 0
     afew = (params.afew_clips if clips is None else clips) if layout in ("afew", "both") else 0
-    _check(dfew, afew)
+    _check(params, dfew, afew)
     out = Path(out_dir).resolve()
+    with disk_errors(out.parent, "re-run synth"), exit_on_sigterm():
+        return _generate(out, params, seed, dfew, afew, layout, workers, progress)
+
+
+def _generate(out: Path, params, seed, dfew, afew, layout, workers, progress) -> dict[str, Any]:
     claim_dir(out, OWNER, create=False)  # never replace a folder synth did not write
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     old = out.parent / f".{out.name}.old-{os.getpid()}"
-    for path in (tmp, old):
+    for path in (tmp, old, *_leftovers(out)):
         shutil.rmtree(path, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -278,6 +300,22 @@ def generate(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summarize(meta)
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """Temp folders beside ``out`` of synth runs that were killed (their process is gone)."""
+    found = []
+    for path in out.parent.glob(f".{out.name}.*-*"):
+        kind, _, pid = path.name.rpartition("-")
+        if not kind.endswith((".tmp", ".old")) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            found.append(path)
+        except OSError:  # alive, another user's
+            pass
+    return found
 
 
 def _caption(meta: dict[str, Any]) -> str:
