@@ -26,7 +26,7 @@
 #                     python3); nrdfer runs from this checkout, whose root goes on PYTHONPATH
 #   GPU_CHECK_WHEELS  folder of wheels (benchmarks/device_wheels.sh) installed first with
 #                     pip --no-index --no-deps --target into a temporary folder on PYTHONPATH
-#   GPU_CHECK_SMALL=1 tiny sizes (about a minute, no GPU needed): tests the script itself
+#   GPU_CHECK_SMALL=1 tiny sizes (2-3 minutes on 2 cores, no GPU needed): tests the script
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -67,7 +67,7 @@ fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # Every package the six parts import, so a missing one stops the check here, in seconds.
-"$PY" - "$WORK/cuda" 2>>"$LOG" <<'PY' | tee -a "$SUMMARY" || refuse "packages missing for $PY (above)"
+"$PY" - "$WORK/cuda" 2>>"$LOG" <<'PY' | tee -a "$SUMMARY" || refuse "$PY lacks packages the check needs (summary.txt, log.txt)"
 import importlib
 import platform
 import sys
@@ -109,7 +109,7 @@ SKIP_CPU=""
 export SKIP_CPU
 
 cuda_tests() {
-  mapfile -t files < <(grep -rlE '@pytest\.mark\.gpu' tests --include='test_*.py' | sort)
+  mapfile -t files < <(grep -rlE '^\s*@pytest\.mark\.gpu' tests --include='test_*.py' | sort)
   "$PY" -m pytest -q -m "gpu or not slow" -p no:cacheprovider "${files[@]}" \
     >"$OUT/pytest_gpu.txt" 2>&1
 }

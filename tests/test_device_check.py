@@ -67,9 +67,12 @@ def test_the_check_imports_neither_dvc_nor_dvclive():
     tests_with_gpu = sorted(
         str(p.relative_to(ROOT))
         for p in (ROOT / "tests").rglob("test_*.py")
-        if "@pytest.mark.gpu" in p.read_text()
+        if re.search(r"^\s*@pytest\.mark\.gpu", p.read_text(), re.M)  # as gpu_check.sh's grep
     )
-    assert "tests/engine/test_engine_precision.py" in tests_with_gpu
+    assert tests_with_gpu == [
+        "tests/engine/test_engine_precision.py",
+        "tests/predict/test_predict.py",
+    ]
     files = tests_with_gpu + [
         "stages/synth.py",
         "stages/ingest.py",
@@ -79,7 +82,10 @@ def test_the_check_imports_neither_dvc_nor_dvclive():
         "benchmarks/train_speed.py",
         "benchmarks/predict_speed.py",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *files],
         cwd=ROOT,
