@@ -97,8 +97,8 @@ if [ "${GPU_CHECK_SMALL:-0}" = 1 ]; then
   SLACK=3 # time limits x 3: a busy 2-core machine is slower than the GPU machine's 16 cores
 elif [ "$CUDA" = 1 ]; then
   PROCS="$(nproc)"
-  [ "$PROCS" -gt 8 ] && PROCS=8
-  export CLIPS=1500 STEPS=300 WARMUP=20 MAX_SECONDS=30 WORKERS=8 PROCS VIDEO_SECONDS=10 \
+  [ "$PROCS" -gt 16 ] && PROCS=16
+  export CLIPS=1000 STEPS=300 WARMUP=20 MAX_SECONDS=20 WORKERS=8 PROCS VIDEO_SECONDS=10 \
     PARITY_CLIPS=32 CPU_BATCH=8
   SLACK=1
 else
