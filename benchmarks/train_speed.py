@@ -6,16 +6,19 @@ built from the same engine pieces (prepare_model, autocast, grad scaler, make_op
 
 - CPU: batch ``--cpu-batch`` (8), fp32.
 - CUDA (only when available): batch ``--gpu-batch`` (32), precision ``auto`` (bf16 on H100),
-  channels-last; with ``--shards DIR`` the batches come from the real training loader
-  (``nrdfer.data.shards.train_loader``, ``--workers`` processes), i.e. data loading included;
-  otherwise random uint8 clips generated on the device (model only). ``--compile`` adds
-  torch.compile.
+  channels-last. ``--compile`` adds torch.compile.
+
+Data: random uint8 clips generated on the device (the model alone); with ``--shards DIR`` the
+batches come from the real training loader, built as the train stage builds it
+(``nrdfer.data.shards.train_loader`` with ``--workers`` persistent processes, the augmentation's
+warp on the training device as ``data.augment_on`` says), i.e. data loading included.
 
 Model: the paper model, i.e. params.yaml with ``--preset`` (default ``presets/paper.yaml``: T = 16,
 112 x 112, widths 64-128-256, M 2, N 4) applied; ``--preset ""`` measures params.yaml as it is
 (the demo model). Writes ``benchmarks/results/train_speed.json`` (or ``--out``).
 
-    python benchmarks/train_speed.py [--steps 5] [--shards data/shards/dfew] [--compile]
+    python benchmarks/train_speed.py [--steps 5] [--max-seconds S] [--shards data/shards/dfew]
+        [--compile]
 """
 
 from __future__ import annotations
@@ -47,16 +50,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def batches(args, model_p, data_p, device, batch: int):
     """Endless training batches: the real loader (``--shards``) or random uint8 clips."""
-    if args.shards and device.type == "cuda":
+    if args.shards:
         import dataclasses
 
         from nrdfer.data.shards import train_loader
 
         data = dataclasses.replace(data_p, batch_size=batch, num_workers=args.workers)
+        # one loader over all epochs, as nrdfer.engine.pipeline.train_fold builds it
+        loader = train_loader(args.shards, args.fold, data, seed=0, device=device)
         epoch = 0
         while True:
-            loader = train_loader(args.shards, args.fold, data, seed=0, epoch=epoch)
-            yield from loader
+            loader.set_epoch(epoch)
+            empty = True
+            for item in loader:
+                empty = False
+                yield item
+            if empty:
+                raise SystemExit(f"{args.shards}: fold {args.fold} has no training clips")
             epoch += 1
     shape = (batch, model_p.frames, 3, model_p.image_size, model_p.image_size)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -101,8 +111,12 @@ def measure(args, device: torch.device, batch: int, precision_spec: str) -> dict
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
-    for _ in range(args.steps):
+    steps = 0
+    while steps < args.steps and not (
+        args.max_seconds and steps and time.perf_counter() - t0 > args.max_seconds
+    ):
         loss = step()
+        steps += 1
     loss.item()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -115,12 +129,15 @@ def measure(args, device: torch.device, batch: int, precision_spec: str) -> dict
         "precision": precision,
         "frames": model_p.frames,
         "image_size": model_p.image_size,
-        "steps": args.steps,
-        "seconds_per_step": seconds / args.steps,
-        "clips_per_s": batch * args.steps / seconds,
-        "data": "train_loader" if (args.shards and device.type == "cuda") else "synthetic",
+        "steps": steps,
+        "seconds_per_step": seconds / steps,
+        "clips_per_s": batch * steps / seconds,
+        "data": "train_loader" if args.shards else "synthetic",
         "compile": args.compile,
     }
+    if args.shards:
+        result["loader_workers"] = args.workers
+        result["augment_on"] = data_p.augment_on
     if device.type == "cuda":
         result["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -135,9 +152,11 @@ def main() -> None:
                         help='preset applied to params.yaml ("" = params.yaml as it is)')  # fmt: skip
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--max-seconds", type=float, default=0,
+                        help="stop timing after the step that passes this (0: all --steps)")  # fmt: skip
     parser.add_argument("--cpu-batch", type=int, default=8)
     parser.add_argument("--gpu-batch", type=int, default=32)
-    parser.add_argument("--shards", help="shard dir: GPU batches from the real train loader")
+    parser.add_argument("--shards", help="shard dir: batches from the real train loader")
     parser.add_argument("--fold", default="1")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--compile", action="store_true")
