@@ -80,6 +80,21 @@ def lr_gamma(params: TrainParams) -> float:
     return params.lr_final_factor ** (1.0 / params.epochs)
 
 
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, params: TrainParams
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch schedule from ``lr`` towards ``lr * lr_final_factor``: exponential (the
+    paper's "decreased at an exponential rate") or cosine (``schedule: cosine``: epoch ``e`` of
+    ``E`` at ``lr * (f + (1 - f) * (1 + cos(pi * e / E)) / 2)``, which keeps the rate high for
+    longer and anneals it close to ``lr * f`` over the last epochs)."""
+    if params.schedule == "cosine":
+        f, epochs = params.lr_final_factor, params.epochs
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: f + (1 - f) * (1 + math.cos(math.pi * e / epochs)) / 2
+        )
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_gamma(params))
+
+
 def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
     """SGD with momentum and weight decay (paper §4.2), or AdamW (``optimizer: adamw``, with
     ``momentum`` as beta1) for short runs such as the demo."""
@@ -110,9 +125,11 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 class WeightAverage:
     """Exponential moving average of a model's weights, updated after every optimizer step:
     ``avg = decay * avg + (1 - decay) * w`` for every floating-point parameter and buffer (the
-    BatchNorm running statistics too); integer buffers are copied. The average starts as a copy
-    of the weights, and the first steps use ``min(decay, (1 + n) / (10 + n))`` after ``n``
-    updates so that it is not dominated by the initial weights in short runs."""
+    BatchNorm running statistics too); integer buffers are copied. The average is
+    bias-corrected as Adam's moments are: after ``n`` updates it is
+    ``sum_i decay**(n - i) * w_i / sum_i decay**(n - i)`` over the weights after each step, so
+    the initial weights never enter it and its horizon is about ``1 / (1 - decay)`` steps from
+    the first step on (update ``n`` uses ``decay * (1 - decay**(n - 1)) / (1 - decay**n)``)."""
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
@@ -124,7 +141,8 @@ class WeightAverage:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        n = self.updates
+        d = self.decay * (1 - self.decay ** (n - 1)) / (1 - self.decay**n)
         current = unwrap(model).state_dict()
         for key, avg in self.model.state_dict().items():
             value = current[key].detach()
@@ -255,7 +273,7 @@ def _start(
         base=base,
         net=net,
         optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_gamma(params)),
+        scheduler=make_scheduler(optimizer, params),
         scaler=make_grad_scaler(device, resolve_precision(params.precision, device)),
         identity=_canonical(dict(run_identity)),
         average=WeightAverage(base, params.ema_decay) if params.ema_decay > 0 else None,

@@ -157,6 +157,7 @@ class TrainParams:
     momentum: Float(0, 1, lt=True)
     weight_decay: Share
     lr_final_factor: Float(0, 1, gt=True)
+    schedule: Literal["exponential", "cosine"]
     grad_clip: Float(0, 10**6)
     warmup_steps: Int(0, 10**9)
     ema_decay: Float(0, 1, lt=True)

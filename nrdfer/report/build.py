@@ -18,9 +18,10 @@ import numpy as np
 
 from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
+from nrdfer.io import write_text
 from nrdfer.labels import CLASSES
 from nrdfer.params import BaseParams, ModelParams, ReportParams
-from nrdfer.report import figures, tables
+from nrdfer.report import claims, figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
 
 PAPER_NAMES = {
@@ -79,6 +80,46 @@ def _pick_component(feats: Sequence[Mapping[str, Any]], dsf: bool, dct: bool) ->
     ]
 
 
+def _table1_runs(feats: Sequence[Mapping[str, Any]]) -> dict[tuple[bool, bool], dict[str, Any]]:
+    """(dsf, dct) -> keys, labels, predictions of its Table 1 trainings, the folds concatenated
+    in fold order (the same clips in the same order for every setting)."""
+    out: dict[tuple[bool, bool], dict[str, Any]] = {}
+    for setting in claims.SETTINGS:
+        runs = sorted(_pick_component(feats, *setting), key=lambda f: str(f["meta"].get("fold")))
+        if runs:
+            out[setting] = {
+                k: np.concatenate([np.asarray(f[k]) for f in runs])
+                for k in ("keys", "labels", "pred")
+            }
+    return out
+
+
+def write_claims(
+    path_md: Path, path_json: Path, comp_feats: Sequence[Mapping[str, Any]], fold_feats
+) -> None:
+    """The comparisons the README and docs may quote, computed from the predictions: Table 1's
+    trainings against each other (their ablation folds) and the filter on the main folds."""
+    try:
+        table1 = claims.table1_claims(_table1_runs(comp_feats))
+    except ValueError as exc:
+        raise UserError(f"{exc}; re-run the components stages") from None
+    labels = np.concatenate([f["labels"] for f in fold_feats])
+    sf = [
+        claims.filter_claim(
+            labels,
+            np.concatenate([f["pred_sf"] for f in fold_feats]),
+            np.concatenate([f["pred"] for f in fold_feats]),
+        )
+    ]
+    sections = {
+        "Table 1: components (without SF; the ablation folds' test clips)": table1,
+        f"The snippet-based filter ({len(fold_feats)} main folds' test clips)": sf,
+    }
+    write_text(path_md, claims.claims_markdown(sections))
+    payload = {title: [c.as_dict() for c in cl] for title, cl in sections.items()}
+    write_text(path_json, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+
+
 def write_report(
     inputs: ReportInputs,
     tables_dir: Path,
@@ -88,7 +129,8 @@ def write_report(
     model: ModelParams,
     report: ReportParams,
 ) -> list[Path]:
-    """Write Tables 1-5 (Markdown + CSV) and Figs. 4-6 + confusion matrices (PNG).
+    """Write Tables 1-5 (Markdown + CSV), the claims they support (claims.md / .json) and
+    Figs. 4-6 + confusion matrices (PNG).
 
     Returns the files written.
     """
@@ -154,6 +196,8 @@ def write_report(
     written.append(figures_dir / "confusion_dfew.png")
 
     comp_feats = load_features(inputs.components)
+    write_claims(tables_dir / "claims.md", tables_dir / "claims.json", comp_feats, fold_feats)
+    written += [tables_dir / "claims.md", tables_dir / "claims.json"]
     with_dct = _pick_component(comp_feats, dsf=True, dct=True)
     without_dct = _pick_component(comp_feats, dsf=True, dct=False)
     if with_dct and without_dct and "attention" in without_dct[0] and "frames" in with_dct[0]:

@@ -18,7 +18,7 @@ report states the same interval on any machine given the same predictions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,3 +170,67 @@ class Claim:
 def compare(a: str, b: str, interval: Interval, metric: str = "UAR") -> Claim:
     """The claim about ``a`` vs ``b`` that ``interval`` (of A - B) supports."""
     return Claim(a, b, metric, interval)
+
+
+SETTINGS = {
+    (True, True): "NR-DFERNet",
+    (True, False): "DSF only",
+    (False, True): "DCT only",
+    (False, False): "baseline",
+}
+"""Table 1's (DSF, DCT) trainings by name."""
+
+TABLE1_PAIRS = [
+    ("DCT only", "baseline"),
+    ("DSF only", "baseline"),
+    ("NR-DFERNet", "baseline"),
+    ("NR-DFERNet", "DCT only"),
+    ("NR-DFERNet", "DSF only"),
+]
+"""The comparisons Table 1 is read for: each component alone, and both together."""
+
+
+def table1_claims(runs: Mapping[tuple[bool, bool], Mapping[str, np.ndarray]]) -> list[Claim]:
+    """UAR claims between Table 1's trainings from their predictions on the same test clips.
+
+    Args:
+        runs: (dsf, dct) -> ``keys``, ``labels``, ``pred`` (without the filter) of that
+            training's evaluation, over the same clips in the same order; missing settings
+            are skipped.
+
+    Raises:
+        ValueError: two runs were evaluated on different clips.
+    """
+    by_name = {SETTINGS[k]: v for k, v in runs.items()}
+    out = []
+    for a, b in TABLE1_PAIRS:
+        if a not in by_name or b not in by_name:
+            continue
+        ra, rb = by_name[a], by_name[b]
+        if list(map(str, ra["keys"])) != list(map(str, rb["keys"])):
+            raise ValueError(f"Table 1: {a} and {b} were evaluated on different clips")
+        out.append(compare(a, b, paired_bootstrap(ra["labels"], ra["pred"], rb["pred"])))
+    return out
+
+
+def filter_claim(labels: np.ndarray, pred_sf: np.ndarray, pred: np.ndarray) -> Claim:
+    """UAR claim of the snippet-based filter: the same model's predictions with and without
+    it, on the same clips."""
+    return compare(
+        "NR-DFERNet with SF", "NR-DFERNet without SF", paired_bootstrap(labels, pred_sf, pred)
+    )
+
+
+def claims_markdown(sections: Mapping[str, Sequence[Claim]]) -> str:
+    """The claims as a Markdown page: a heading per section, one line per claim."""
+    lines = [
+        "# What the results support",
+        "",
+        "Each line compares two results by the interval of their difference (95 %); a difference "
+        "is stated only where that interval excludes zero, otherwise it is within noise "
+        "(`nrdfer.report.claims`).",
+    ]
+    for title, claims in sections.items():
+        lines += ["", f"## {title}", ""]
+        lines += [f"- {c.text}" for c in claims] or ["- (no runs)"]
+    return "\n".join(lines) + "\n"

@@ -191,11 +191,16 @@ def test_weight_average_formula_and_kept_weights(tmp_path):
     lin = torch.nn.Linear(2, 1)
     avg = WeightAverage(lin, decay=0.5)
     w0 = lin.weight.detach().clone()
-    with torch.no_grad():
-        lin.weight.add_(1.0)
-    avg.update(lin)  # first update: decay min(0.5, 2 / 11)
-    d = 2 / 11
-    assert torch.allclose(avg.model.weight, d * w0 + (1 - d) * (w0 + 1))
+    seen = []
+    for step in range(1, 4):  # weights after the steps: w0 + 1, w0 + 2, w0 + 3
+        with torch.no_grad():
+            lin.weight.add_(1.0)
+        avg.update(lin)
+        seen.append(w0 + step)
+        # bias-corrected EMA: the initial weights never count
+        weights = [0.5 ** (step - i) for i in range(1, step + 1)]
+        expected = sum(w * s for w, s in zip(weights, seen, strict=True)) / sum(weights)
+        assert torch.allclose(avg.model.weight, expected), step
     # a run with ema keeps (and evaluates) the average, not the last trained weights
     params = train_params(epochs=2, ema_decay=0.9)
     model, result = run_fit(tmp_path, params)
@@ -221,3 +226,13 @@ def test_resume_with_warmup_and_weight_average_matches_uninterrupted(tmp_path):
     assert resumed.resumed_from_epoch == 1 and resumed.history == full.history
     for k in full.model_state:
         assert torch.equal(full.model_state[k], resumed.model_state[k]), k
+
+
+def test_cosine_schedule_anneals_to_the_final_factor(tmp_path):
+    import math
+
+    params = train_params(epochs=4, lr=0.1, lr_final_factor=0.01, schedule="cosine")
+    _, result = run_fit(tmp_path, params)
+    expected = [0.1 * (0.01 + 0.99 * (1 + math.cos(math.pi * e / 4)) / 2) for e in range(4)]
+    assert [r["lr"] for r in result.history] == pytest.approx(expected)
+    assert expected[0] == pytest.approx(0.1) and expected[-1] < 0.02

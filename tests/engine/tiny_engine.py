@@ -103,6 +103,7 @@ def train_params(**overrides) -> TrainParams:
         weight_decay=1e-4,
         lr_final_factor=0.1,
         grad_clip=0.0,
+        schedule="exponential",
         warmup_steps=0,
         ema_decay=0.0,
         label_smoothing=0.0,

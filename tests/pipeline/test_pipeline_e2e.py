@@ -43,6 +43,12 @@ def test_every_table_and_figure(pipeline):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
     t1 = (pipeline / "reports/tables/table1.csv").read_text().splitlines()
     assert len(t1) == 9 and all(row.split(",")[4] != "" for row in t1[1:])  # all 8 ours filled
+    claims = json.loads((pipeline / "reports/tables/claims.json").read_text())
+    lines = [c for section in claims.values() for c in section]
+    assert len(lines) == 6  # five Table 1 comparisons and the filter
+    assert all(c["verdict"] in {"better", "worse", "within noise"} for c in lines)
+    assert all((c["verdict"] == "within noise") == (c["low"] <= 0 <= c["high"]) for c in lines)
+    assert "## Table 1" in (pipeline / "reports/tables/claims.md").read_text()
 
 
 def test_fig5_frames_come_with_the_evaluation(pipeline):

@@ -32,6 +32,7 @@ TRAIN = {
     "lr_final_factor": ["0", "1.5"],
     "grad_clip": ["-1"],
     "warmup_steps": ["-1", "1.5"],
+    "schedule": ["linear", "true"],
     "ema_decay": ["-0.1", "1.0"],
     "label_smoothing": ["-0.1", "1"],
     "precision": ["fp64"],

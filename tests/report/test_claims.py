@@ -72,3 +72,40 @@ def test_bad_inputs_are_refused():
         paired_bootstrap([0, 1], [0, 1, 2], [0, 1])
     with pytest.raises(ValueError, match="equal"):
         paired_bootstrap([], [], [])
+
+
+def _run(keys, labels, pred):
+    return {"keys": np.asarray(keys), "labels": np.asarray(labels), "pred": np.asarray(pred)}
+
+
+def test_table1_claims_compare_the_settings_on_the_same_clips():
+    from nrdfer.report.claims import table1_claims
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 7, 300)
+    keys = [f"c{i}" for i in range(300)]
+    good = y.copy()
+    noisy = np.where(rng.random(300) < 0.6, (y + 2) % 7, y)
+    runs = {
+        (True, True): _run(keys, y, good),
+        (False, False): _run(keys, y, noisy),
+        (True, False): _run(keys, y, good),
+    }
+    got = {(c.a, c.b): c for c in table1_claims(runs)}
+    assert set(got) == {("DSF only", "baseline"), ("NR-DFERNet", "baseline"),
+                        ("NR-DFERNet", "DSF only")}  # fmt: skip
+    assert got[("NR-DFERNet", "baseline")].verdict == "better"
+    assert got[("NR-DFERNet", "DSF only")].verdict == "within noise"
+    runs[(False, False)] = _run(keys[::-1], y, noisy)
+    with pytest.raises(ValueError, match="different clips"):
+        table1_claims(runs)
+
+
+def test_filter_claim_and_markdown():
+    from nrdfer.report.claims import claims_markdown, filter_claim
+
+    y = np.arange(70) % 7
+    claim = filter_claim(y, y, y)
+    assert claim.a == "NR-DFERNet with SF" and claim.verdict == "within noise"
+    page = claims_markdown({"SF": [claim], "empty": []})
+    assert "## SF" in page and claim.text in page and "(no runs)" in page
