@@ -125,7 +125,8 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 class WeightAverage:
     """Exponential moving average of a model's weights, updated after every optimizer step:
     ``avg = decay * avg + (1 - decay) * w`` for every floating-point parameter and buffer (the
-    BatchNorm running statistics too); integer buffers are copied. The average is
+    BatchNorm running statistics too, which :func:`recalibrate_norms` recomputes for the
+    averaged weights after every epoch); integer buffers are copied. The average is
     bias-corrected as Adam's moments are: after ``n`` updates it is
     ``sum_i decay**(n - i) * w_i / sum_i decay**(n - i)`` over the weights after each step, so
     the initial weights never enter it and its horizon is about ``1 / (1 - decay)`` steps from
@@ -385,6 +386,33 @@ def _train_one_epoch(
     }
 
 
+def recalibrate_norms(
+    model: nn.Module, batches: Iterable[Batch], n_batches: int, device: torch.device, precision: str
+) -> None:
+    """Recompute the BatchNorm running statistics of ``model`` (the weight average) from its
+    own activations on the first ``n_batches`` training batches (a cumulative average, as
+    SWA's ``update_bn``): averaged statistics belong to older weights and do not match averaged
+    weights while training still moves fast. The random-number state is left as it was."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or n_batches <= 0:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the batches below
+    model.train()
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        for i, (clips, _labels, _keys) in enumerate(batches):
+            if i == n_batches:
+                break
+            with autocast(device, precision):
+                model(to_float_clips(clips, device))  # (B, T, 3, H, W)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+
+
 def _optimizer_step(run: _Run, warmup_steps: int) -> None:
     """One optimizer step at the epoch's rate, scaled by ``n / warmup_steps`` for the run's
     ``n``-th step (1-based) during the warm-up (the scheduled rate is put back afterwards: the
@@ -527,6 +555,14 @@ def fit(
         t0 = time.perf_counter()
         batches = train_batches(epoch)
         record = _train_one_epoch(run, batches, params, device, ctx, epoch, checkpoint_path, show)
+        if run.average is not None:
+            recalibrate_norms(
+                run.average.model,
+                train_batches(epoch),
+                params.ema_bn_batches,
+                device,
+                resolve_precision(params.precision, device),
+            )
         if ctx.is_main:
             _evaluate_epoch(run, record, params, device, classes, val_batches, test_batches)
         run.history.append(record)

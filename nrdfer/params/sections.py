@@ -161,6 +161,7 @@ class TrainParams:
     grad_clip: Float(0, 10**6)
     warmup_steps: Int(0, 10**9)
     ema_decay: Float(0, 1, lt=True)
+    ema_bn_batches: Int(0, 10**6)
     label_smoothing: Float(0, 1, lt=True)
     precision: Literal["auto", "fp32", "bf16", "fp16"]
     channels_last: bool

@@ -106,6 +106,7 @@ def train_params(**overrides) -> TrainParams:
         schedule="exponential",
         warmup_steps=0,
         ema_decay=0.0,
+        ema_bn_batches=0,
         label_smoothing=0.0,
         precision="fp32",
         channels_last=False,

@@ -34,6 +34,7 @@ TRAIN = {
     "warmup_steps": ["-1", "1.5"],
     "schedule": ["linear", "true"],
     "ema_decay": ["-0.1", "1.0"],
+    "ema_bn_batches": ["-1", "2.5"],
     "label_smoothing": ["-0.1", "1"],
     "precision": ["fp64"],
     "channels_last": ["1", "maybe"],
