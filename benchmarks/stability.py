@@ -118,6 +118,21 @@ def metrics_of(feats: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def best_on_test(d: Path) -> dict[str, float]:
+    """The labelled best-epoch-on-test UAR/WAR (with SF) of a run with per-epoch test
+    evaluation (main folds, AFEW), from its training summary; empty for grid runs."""
+    path = d / "summary.json"
+    if not path.is_file():
+        return {}
+    s = json.loads(path.read_text())
+    if "best_on_test_sf_uar" not in s:
+        return {}
+    return {
+        "best_on_test_sf_uar": 100 * s["best_on_test_sf_uar"],
+        "best_on_test_sf_war": 100 * s["best_on_test_sf_war"],
+    }
+
+
 def run_one(kind: str, item: str, d: Path, env, sets, afew_init: Path | None) -> Path:
     """Train and evaluate one run into ``d``; returns its features npz."""
     feats = d / "features.npz"
@@ -193,37 +208,31 @@ def claims_of(results: dict[str, dict[str, Any]], folds: list[str]) -> list[dict
     return out
 
 
+METRIC_KEYS = ("uar", "sf_uar", "war", "sf_war", "best_on_test_sf_uar", "best_on_test_sf_war")
+"""What a run records (percent); the best-on-test pair only where the run evaluated every epoch."""
+
+
 def summarise(runs: list[dict[str, Any]], variants: list[str], folds: list[str]) -> dict:
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"min": min(values), "max": max(values), "range": max(values) - min(values)}
+
+    def keys_of(rows: list[dict[str, Any]]) -> list[str]:
+        return [k for k in METRIC_KEYS if all(k in r for r in rows)]
+
     by_run: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         by_run.setdefault(r["run"], []).append(r)
-    ranges = {}
-    for name, rs in by_run.items():
-        ranges[name] = {
-            key: {
-                "min": min(r[key] for r in rs),
-                "max": max(r[key] for r in rs),
-                "range": max(r[key] for r in rs) - min(r[key] for r in rs),
-            }
-            for key in ("uar", "sf_uar", "war", "sf_war")
-        }
+    ranges = {
+        name: {key: spread([r[key] for r in rs]) for key in keys_of(rs)}
+        for name, rs in by_run.items()
+    }
     means = {}
     for v in variants:
         rows = [r for r in runs if r["variant"] == v and r["run"].startswith("main/")]
         if len(rows) == len(folds):
-            means[v] = {
-                key: float(np.mean([r[key] for r in rows]))
-                for key in ("uar", "sf_uar", "war", "sf_war")
-            }
+            means[v] = {key: float(np.mean([r[key] for r in rows])) for key in keys_of(rows)}
     mean_range = (
-        {
-            key: {
-                "min": min(m[key] for m in means.values()),
-                "max": max(m[key] for m in means.values()),
-                "range": max(m[key] for m in means.values()) - min(m[key] for m in means.values()),
-            }
-            for key in ("uar", "sf_uar", "war", "sf_war")
-        }
+        {key: spread([m[key] for m in means.values()]) for key in keys_of(list(means.values()))}
         if means
         else {}
     )
@@ -259,6 +268,35 @@ def plot(path: Path, runs: list[dict[str, Any]], variants: list[str]) -> None:
     tmp.replace(path)
 
 
+def markdown_table(result: dict[str, Any]) -> str:
+    """The per-run UAR (with SF) of every variant, the range, and the 5-fold mean, as
+    Markdown (docs/engine.md quotes it)."""
+    variants = result["variants"]
+    cell = {(r["run"], r["variant"]): r for r in result["runs"]}
+    names = sorted(result["per_run"], key=lambda n: (not n.startswith("main/"), n))
+    lines = [
+        "| run | " + " | ".join(variants) + " | range |",
+        "|---|" + "---|" * (len(variants) + 1),
+    ]
+    for n in names:
+        vals = [cell[(n, v)]["sf_uar"] if (n, v) in cell else None for v in variants]
+        rng = result["per_run"][n]["sf_uar"]["range"]
+        lines.append(
+            f"| {n} | "
+            + " | ".join("–" if x is None else f"{x:.1f}" for x in vals)
+            + f" | {rng:.1f} |"
+        )
+    means = result.get("five_fold_mean", {})
+    if means:
+        mr = result["five_fold_mean_range"]["sf_uar"]["range"]
+        lines.append(
+            "| **5-fold mean** | "
+            + " | ".join(f"{means[v]['sf_uar']:.2f}" if v in means else "–" for v in variants)
+            + f" | {mr:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="default:1,default:2,avx2:1,avx2:2")
@@ -267,7 +305,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="variants run side by side")
     ap.add_argument("--work", type=Path, default=ROOT / ".stability", help="run folders (kept)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/stability.json")
+    ap.add_argument("--table", action="store_true", help="print --out as a Markdown table")
     args = ap.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(args.out.read_text())), end="")
+        return
     variants = parse_variants(args.variants)
     kinds = args.runs.split(",")
     for name, path in SHARDS.items():
@@ -290,6 +332,11 @@ def main() -> None:
     bar = tqdm(total=len(jobs) * len(variants), desc="runs")
     tag = "-".join(s.replace("=", "") for s in args.sets) or "params"
     lock = threading.Lock()
+    earlier_seconds = {}  # from an earlier --out of the same runs, for runs found finished
+    if args.out.is_file():
+        for r in json.loads(args.out.read_text()).get("runs", []):
+            if "seconds" in r:
+                earlier_seconds[(r["variant"], r["run"])] = r["seconds"]
 
     def one_variant(cap: str, threads: int) -> None:
         """Every run of one variant, in order (AFEW starts from this variant's fold 1)."""
@@ -300,6 +347,7 @@ def main() -> None:
             d = args.work / tag / f"{cap}-t{threads}" / kind / item
             init = args.work / tag / f"{cap}-t{threads}" / "main" / "1" / "model.pt"
             t0 = time.time()
+            cached = (d / "features.npz").is_file()
             feats = read_features(run_one(kind, item, d, env, args.sets, init))
             name = (
                 f"table1/{setting_name(*(s == 'true' for s in item.split('-')))}"
@@ -307,12 +355,13 @@ def main() -> None:
                 else f"{kind}/{item}"
             )
             results[name] = feats
-            row = {
-                "run": name,
-                "variant": v,
-                **metrics_of(feats),
-                "seconds": round(time.time() - t0),
-            }
+            row = {"run": name, "variant": v, **metrics_of(feats), **best_on_test(d)}
+            if not cached:  # wall time of a run done now (runs side by side share the cores)
+                (d / "seconds.txt").write_text(f"{time.time() - t0:.0f}\n")
+            if (d / "seconds.txt").is_file():
+                row["seconds"] = int((d / "seconds.txt").read_text())
+            elif (v, name) in earlier_seconds:
+                row["seconds"] = earlier_seconds[(v, name)]
             with lock:
                 runs.append(row)
                 bar.update(1)
