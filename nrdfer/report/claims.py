@@ -5,11 +5,16 @@ Every comparison the report states goes through :func:`compare`: it states a dif
 when the interval of the difference excludes zero, and otherwise says that the difference is
 within noise. The intervals come from what varies in the comparison:
 
+- :func:`spread_interval`: one difference measured several times (per fold, per seed or per
+  numeric variant); a Student-t interval of the mean, which covers what varied between them,
+  training noise included. The report uses it (Table 1 over the ablation folds, the filter over
+  the main folds); a difference measured once is reported but "not established".
 - :func:`paired_bootstrap`: two models' predictions on the same test clips; the clips are
   resampled with replacement (the same draw for both models), so the interval covers the luck
-  of which clips are in the test set. It does not cover training noise (seeds, float rounding).
-- :func:`spread_interval`: one difference measured several times (per fold, per seed or per
-  numeric variant); a Student-t interval of the mean, which covers what varied between them.
+  of which clips are in the test set, not training noise (seeds, float rounding). On the demo a
+  bootstrap over one fold called Table 1 differences "better" under one CPU kernel set and
+  "within noise" under another (benchmarks/stability.py): use it only where the models
+  compared are not retrained (e.g. one model evaluated two ways).
 
 The bootstrap uses numpy's PCG64 generator, whose stream is the same on every platform, so a
 report states the same interval on any machine given the same predictions.
@@ -121,24 +126,36 @@ def spread_interval(differences: Sequence[float], what: str) -> Interval:
 
 @dataclass(frozen=True)
 class Claim:
-    """What the report may say about "A vs B" on one metric."""
+    """What the report may say about "A vs B" on one metric. ``interval`` is None where the
+    difference was measured once and nothing measured its noise: then no difference is
+    claimed ("not established"), whatever its size."""
 
     a: str
     b: str
     metric: str
-    interval: Interval
+    interval: Interval | None
+    difference: float | None = None  # A - B when measured once (interval None)
     scale: float = 100.0  # metric units -> the points printed (percent)
 
     @property
     def verdict(self) -> str:
-        """``"better"``, ``"worse"`` or ``"within noise"`` (A relative to B)."""
+        """``"better"``, ``"worse"``, ``"within noise"`` or ``"not established"``."""
+        if self.interval is None:
+            return "not established"
         if not self.interval.excludes_zero:
             return "within noise"
         return "better" if self.interval.estimate > 0 else "worse"
 
     @property
     def text(self) -> str:
-        i, s = self.interval, self.scale
+        s = self.scale
+        if self.interval is None:
+            return (
+                f"{self.a} vs {self.b}: {self.metric} {s * (self.difference or 0.0):+.1f} points "
+                "from one training each; not established (one run has no interval for its "
+                "training noise: train more folds or seeds)."
+            )
+        i = self.interval
         bounds = f"{s * i.low:+.1f} to {s * i.high:+.1f}"
         detail = f"{round(100 * i.level)} % interval {bounds} points, {i.method}"
         if self.verdict == "within noise":
@@ -153,18 +170,19 @@ class Claim:
 
     def as_dict(self) -> dict[str, object]:
         i = self.interval
-        return {
-            "a": self.a,
-            "b": self.b,
-            "metric": self.metric,
-            "difference": round(self.scale * i.estimate, 4),
-            "low": round(self.scale * i.low, 4),
-            "high": round(self.scale * i.high, 4),
-            "level": i.level,
-            "method": i.method,
-            "verdict": self.verdict,
-            "text": self.text,
-        }
+        out: dict[str, object] = {"a": self.a, "b": self.b, "metric": self.metric}
+        if i is None:
+            out |= {"difference": round(self.scale * (self.difference or 0.0), 4), "low": None,
+                    "high": None, "level": None, "method": "one run each"}  # fmt: skip
+        else:
+            out |= {
+                "difference": round(self.scale * i.estimate, 4),
+                "low": round(self.scale * i.low, 4),
+                "high": round(self.scale * i.high, 4),
+                "level": i.level,
+                "method": i.method,
+            }
+        return out | {"verdict": self.verdict, "text": self.text}
 
 
 def compare(a: str, b: str, interval: Interval, metric: str = "UAR") -> Claim:
@@ -190,35 +208,52 @@ TABLE1_PAIRS = [
 """The comparisons Table 1 is read for: each component alone, and both together."""
 
 
-def table1_claims(runs: Mapping[tuple[bool, bool], Mapping[str, np.ndarray]]) -> list[Claim]:
-    """UAR claims between Table 1's trainings from their predictions on the same test clips.
+def table1_claims(
+    runs: Mapping[tuple[bool, bool], Sequence[Mapping[str, np.ndarray]]],
+) -> list[Claim]:
+    """UAR claims between Table 1's trainings.
+
+    Each setting is trained once per ablation fold, so the noise of a training is measured only
+    across folds: with two or more folds, a Student-t interval of the per-fold differences (each
+    fold a separate pair of trainings); with one fold, the difference is reported but not
+    claimed. (A paired bootstrap over one fold's test clips would leave the training's own noise
+    out, which on the demo moves one training by several UAR points.)
 
     Args:
-        runs: (dsf, dct) -> ``keys``, ``labels``, ``pred`` (without the filter) of that
-            training's evaluation, over the same clips in the same order; missing settings
-            are skipped.
+        runs: (dsf, dct) -> one record per ablation fold, in the same fold order for every
+            setting: ``keys``, ``labels``, ``pred`` (without the filter) of its evaluation.
+            Missing settings are skipped.
 
     Raises:
-        ValueError: two runs were evaluated on different clips.
+        ValueError: two settings were evaluated on different clips.
     """
     by_name = {SETTINGS[k]: v for k, v in runs.items()}
     out = []
     for a, b in TABLE1_PAIRS:
         if a not in by_name or b not in by_name:
             continue
-        ra, rb = by_name[a], by_name[b]
-        if list(map(str, ra["keys"])) != list(map(str, rb["keys"])):
-            raise ValueError(f"Table 1: {a} and {b} were evaluated on different clips")
-        out.append(compare(a, b, paired_bootstrap(ra["labels"], ra["pred"], rb["pred"])))
+        diffs = []
+        for ra, rb in zip(by_name[a], by_name[b], strict=True):
+            if list(map(str, ra["keys"])) != list(map(str, rb["keys"])):
+                raise ValueError(f"Table 1: {a} and {b} were evaluated on different clips")
+            diffs.append(uar(ra["labels"], ra["pred"]) - uar(rb["labels"], rb["pred"]))
+        out.append(paired_runs(a, b, diffs, "folds"))
     return out
 
 
-def filter_claim(labels: np.ndarray, pred_sf: np.ndarray, pred: np.ndarray) -> Claim:
-    """UAR claim of the snippet-based filter: the same model's predictions with and without
-    it, on the same clips."""
-    return compare(
-        "NR-DFERNet with SF", "NR-DFERNet without SF", paired_bootstrap(labels, pred_sf, pred)
-    )
+def paired_runs(a: str, b: str, differences: Sequence[float], what: str) -> Claim:
+    """The UAR claim from the differences A - B of paired runs (one per fold, seed or numeric
+    variant: ``what`` names them): an interval from two runs on, none for a single run."""
+    if len(differences) < 2:
+        return Claim(a, b, "UAR", None, difference=float(differences[0]))
+    return compare(a, b, spread_interval(differences, f"{len(differences)} {what}"))
+
+
+def filter_claim(folds: Sequence[Mapping[str, np.ndarray]]) -> Claim:
+    """UAR claim of the snippet-based filter: the same model with and without it, one
+    difference per main fold (each fold its own training), a Student-t interval over them."""
+    diffs = [uar(f["labels"], f["pred_sf"]) - uar(f["labels"], f["pred"]) for f in folds]
+    return paired_runs("NR-DFERNet with SF", "NR-DFERNet without SF", diffs, "folds")
 
 
 def claims_markdown(sections: Mapping[str, Sequence[Claim]]) -> str:

@@ -78,34 +78,46 @@ def _run(keys, labels, pred):
     return {"keys": np.asarray(keys), "labels": np.asarray(labels), "pred": np.asarray(pred)}
 
 
-def test_table1_claims_compare_the_settings_on_the_same_clips():
+def test_table1_claims_need_more_than_one_training_per_setting():
     from nrdfer.report.claims import table1_claims
 
     rng = np.random.default_rng(4)
-    y = rng.integers(0, 7, 300)
-    keys = [f"c{i}" for i in range(300)]
-    good = y.copy()
-    noisy = np.where(rng.random(300) < 0.6, (y + 2) % 7, y)
-    runs = {
-        (True, True): _run(keys, y, good),
-        (False, False): _run(keys, y, noisy),
-        (True, False): _run(keys, y, good),
-    }
+    keys = [f"c{i}" for i in range(140)]
+    folds_good, folds_bad, folds_mid = [], [], []
+    for mid_error in (0.02, 0.25, 0.06):  # three ablation folds; the full model errs 10 %
+        y = rng.integers(0, 7, 140)
+        folds_good.append(_run(keys, y, np.where(rng.random(140) < 0.1, (y + 1) % 7, y)))
+        folds_bad.append(_run(keys, y, np.where(rng.random(140) < 0.6, (y + 2) % 7, y)))
+        folds_mid.append(_run(keys, y, np.where(rng.random(140) < mid_error, (y + 3) % 7, y)))
+    runs = {(True, True): folds_good, (False, False): folds_bad, (True, False): folds_mid}
     got = {(c.a, c.b): c for c in table1_claims(runs)}
     assert set(got) == {("DSF only", "baseline"), ("NR-DFERNet", "baseline"),
                         ("NR-DFERNet", "DSF only")}  # fmt: skip
     assert got[("NR-DFERNet", "baseline")].verdict == "better"
     assert got[("NR-DFERNet", "DSF only")].verdict == "within noise"
-    runs[(False, False)] = _run(keys[::-1], y, noisy)
+    assert "3 folds" in got[("NR-DFERNet", "baseline")].text
+    # one fold: a large difference is reported, not claimed
+    one = table1_claims({k: v[:1] for k, v in runs.items()})
+    assert {c.verdict for c in one} == {"not established"}
+    big = next(c for c in one if (c.a, c.b) == ("NR-DFERNet", "baseline"))
+    assert big.difference > 0.3 and "not established" in big.text
+    assert big.as_dict()["low"] is None
+    runs[(False, False)] = [_run(keys[::-1], f["labels"], f["pred"]) for f in folds_bad]
     with pytest.raises(ValueError, match="different clips"):
         table1_claims(runs)
 
 
-def test_filter_claim_and_markdown():
+def test_filter_claim_over_folds_and_markdown():
     from nrdfer.report.claims import claims_markdown, filter_claim
 
     y = np.arange(70) % 7
-    claim = filter_claim(y, y, y)
-    assert claim.a == "NR-DFERNet with SF" and claim.verdict == "within noise"
+    wrong = (y + 1) % 7
+    folds = [{"labels": y, "pred_sf": y, "pred": np.where(np.arange(70) < k, wrong, y)}
+             for k in (2, 9, 4, 15, 1)]  # fmt: skip
+    claim = filter_claim(folds)
+    assert claim.a == "NR-DFERNet with SF" and "5 folds" in claim.interval.method
+    assert claim.verdict in {"better", "within noise"}
+    same = filter_claim([{"labels": y, "pred_sf": y, "pred": y}] * 3)
+    assert same.verdict == "within noise" and same.interval.estimate == 0
     page = claims_markdown({"SF": [claim], "empty": []})
     assert "## SF" in page and claim.text in page and "(no runs)" in page
