@@ -179,6 +179,7 @@ class EvaluateParams:
 @frozen
 class IngestParams:
     dfew_frames: Literal["clip_224x224", "clip_224x224_16f", "original"]
+    mafw_frames: Literal["frames", "clips"]
     min_frames: Int(1, 10**6)
     verify_frames: bool
 
@@ -223,6 +224,8 @@ class DataParams:
 class SourceParams:
     dfew_root: PathText
     afew_root: PathText
+    ferv39k_root: PathText
+    mafw_root: PathText
 
 
 @frozen
