@@ -132,3 +132,16 @@ def test_layout_counts_checked(tmp_path):
         generate(tmp_path / "x", small_params(), seed=1, layout="ferv39k")  # ferv39k_clips 0
     with pytest.raises(UserError, match="layout must be one of"):
         generate(tmp_path / "x", small_params(), seed=1, layout="caer")
+
+
+def test_cli_writes_one_new_layout(tmp_path, monkeypatch, capsys):
+    from nrdfer.cli import main as cli_main
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    params = ["--params", str(ROOT / "params.yaml"), "-S", "synth.dfew_frames=[3,4]"]
+    argv = ["synth", "--out", "x", "--seed", "1", "--clips", "5", "--layout", "mafw", *params]
+    assert cli_main([*argv, "-S", "synth.workers=1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "x").iterdir() if p.is_dir()) == ["MAFW"]
+    assert cli_main(["synth", "--out", "y", "--seed", "1", "--layout", "ferv39k", *params]) == 2
+    assert "no clips to write" in capsys.readouterr().err
