@@ -145,3 +145,38 @@ def test_cli_writes_one_new_layout(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in (tmp_path / "x").iterdir() if p.is_dir()) == ["MAFW"]
     assert cli_main(["synth", "--out", "y", "--seed", "1", "--layout", "ferv39k", *params]) == 2
     assert "no clips to write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["ferv39k", "mafw"])
+def test_generated_tree_through_ingest_folds_shards(tmp_path, capsys, kind, ferv39k, mafw):
+    from nrdfer.data.shards import ShardIndex, eval_loader
+    from nrdfer.params import load_section
+    from tests.data.test_data_stages import run_stages, tiny_params
+
+    root = (ferv39k / "FERV39k") if kind == "ferv39k" else (mafw / "MAFW")
+    shards = run_stages(tmp_path, kind, root, tiny_params(tmp_path))
+    printed = capsys.readouterr().out
+    assert f"{kind} official folds" in printed
+    index = ShardIndex(shards)
+    assert index.folds == (["1"] if kind == "ferv39k" else ["1", "2", "3", "4", "5"])
+    labels = {e["label"] for e in index.data["clips"].values()}
+    assert max(labels) == (6 if kind == "ferv39k" else 10)  # MAFW's eleven classes stored
+    data = load_section(tmp_path / "params.yaml", "data")
+    keys = [k for _, _, ks in eval_loader(shards, 1, data, num_workers=0) for k in ks]
+    assert sorted(keys) == index.ids(1, "test")
+
+
+def test_shard_index_checks_labels_against_the_data_sets_classes(tmp_path):
+    from nrdfer.data.shards.format import FORMAT, CorruptShardError
+    from nrdfer.data.shards.index import _check_layout
+
+    def index(dataset, label):
+        clips = {"a": {"shard": "set_1-000000.tar", "label": label}}
+        return {"format": FORMAT, "dataset": dataset, "parts": {}, "clips": clips, "folds": {}}
+
+    _check_layout(index("mafw", 10), tmp_path / "index.json")
+    for dataset in ("dfew", "ferv39k"):
+        with pytest.raises(CorruptShardError, match="label 7, not a class index 0..6"):
+            _check_layout(index(dataset, 7), tmp_path / "index.json")
+    with pytest.raises(CorruptShardError, match="label 11, not a class index 0..10"):
+        _check_layout(index("mafw", 11), tmp_path / "index.json")
