@@ -62,6 +62,7 @@ STATUSES = {
     "path_label_conflict": "the emotion folder in the clip's path disagrees with the label "
     "column (FERV39k)",
     "duplicate_row": "one split file lists the clip more than once (FERV39k, MAFW)",
+    "no_test_set": "only train lists name the clip, no test list (MAFW)",
     "duplicate_test": "the clip id appears in two test folds",
     "train_test_overlap": "the clip is in the train and the test CSV of the same fold",
     "duplicate_id": "two clips on disk map onto the same clip id",
@@ -514,7 +515,7 @@ def ingest_ferv39k(
                     "duplicate_id",
                     f"{file_name}:{number}: {name!r} and {clip.name!r} share the id",
                 )
-            parts = name.split("/")
+            parts = name.strip("/").split("/")
             if len(parts) != 3 or any(p in ("", ".", "..") for p in parts):
                 clip.problem = clip.problem or (
                     "bad_row",
@@ -635,6 +636,9 @@ def ingest_mafw(
     rows = []
     for clip_id in tqdm(sorted(clips), desc="ingest mafw", disable=not progress, unit="clip"):
         clip = clips[clip_id]
+        if not clip.test_sets and clip.problem is None:
+            sets = ", ".join(f"set_{k}" for k in sorted(clip.train_sets))
+            clip.problem = ("no_test_set", f"in the train lists of {sets} only")
         path = None
         if clip.problem is None or clip.problem[0] != "bad_row":
             path = data / clip.name

@@ -29,6 +29,7 @@ def ferv39k_tree(root, nested=False):
         "Action/Disgust/0006": 4,  # listed twice in train
         "Action/Neutral/0007": 4,  # in train and test
         "Action/Happy/0001": 12,  # 1 corrupt frame, kept
+        "Action/Angry/0003": 3,
     }
     train = [
         "Action/Sad/0010 Sad",
@@ -41,6 +42,7 @@ def ferv39k_tree(root, nested=False):
         "Action/Disgust/0006 Disgust",
         "Action/Neutral/0007 Neutral",
         "Action/Happy/0001 Happy",
+        "/Action/Angry/0003/ Angry",  # slashes around the path: read as Action/Angry/0003
         "Action/Fear/0099 Fear",  # no folder on disk
         "OnlyOneField",
     ]
@@ -78,7 +80,9 @@ def test_ferv39k_every_listed_clip_used_or_reported(tmp_path, nested):
     row = table.loc["Action_Happy_0001"]
     assert row["status"] == "ok" and row["n_frames"] == 11 and row["bad_frames"] == 1
     assert "0003.jpg" in row["detail"]
-    assert len(table) == 13 and sum(s == "ok" for s in status.values()) == 5
+    assert status["Action_Angry_0003"] == "ok"
+    assert table.loc["Action_Angry_0003", "source"] == prefix + "Action/Angry/0003"
+    assert len(table) == 14 and sum(s == "ok" for s in status.values()) == 6
     lines = describe_left_out(table.reset_index(), limit=20)
     assert any("Daily_Fear_0003 (" in line and "path_label_conflict" in line for line in lines)
 
@@ -91,7 +95,13 @@ def test_ferv39k_official_single_fold(tmp_path):
         fold = folds["folds"]["1"]
         assert fold["test"] == ["Action_Happy_0010"]
         assert fold["train"] == sorted(
-            ["Action_Sad_0010", "Daily_Sad_0010", "Action_Angry_0002", "Action_Happy_0001"]
+            [
+                "Action_Sad_0010",
+                "Daily_Sad_0010",
+                "Action_Angry_0002",
+                "Action_Angry_0003",
+                "Action_Happy_0001",
+            ]
         )
         assert fold["train_parts"] == ["train"] and fold["test_parts"] == ["test"]
 
@@ -114,6 +124,7 @@ def mafw_tree(root):
         folds[k] = {"train": train, "test": test}
     folds[1]["test"].append("00011.mp4 anger_disgust")  # a compound label is not read
     folds[2]["train"][0] = "00001.mp4 contempt"  # 00001 (fear) is in set_2 train: conflict
+    folds[3]["train"].append("00012.mp4 anxiety")  # in no test list
     return make_mafw(root, clips, folds)
 
 
@@ -123,6 +134,7 @@ def test_mafw_five_folds_and_reports(tmp_path):
     assert status["00001"] == "label_conflict"
     assert status["00009"] == "missing"
     assert status["00011"] == "bad_label" and "anger_disgust" in table.loc["00011", "detail"]
+    assert status["00012"] == "no_test_set" and "set_3 only" in table.loc["00012", "detail"]
     row = table.loc["00010"]  # listed with MAFW.classes[10]
     assert row["status"] == "ok" and row["label"] == 10 and row["label_name"] == "disappointment"
     assert row["partition"] == "set_1" and row["train_sets"] == "2,3,4,5"
@@ -174,7 +186,7 @@ def test_ingest_and_folds_stages(tmp_path, capsys, kind):
     printed = capsys.readouterr().out
     if kind == "ferv39k":
         assert (
-            "ingest ferv39k: 13 clips, 5 ok, 1 bad_label, 2 bad_row, 1 duplicate_row, 1 missing"
+            "ingest ferv39k: 14 clips, 6 ok, 1 bad_label, 2 bad_row, 1 duplicate_row, 1 missing"
             in printed
         )
         assert (
@@ -182,7 +194,10 @@ def test_ingest_and_folds_stages(tmp_path, capsys, kind):
         )
         assert "ferv39k official folds (train/val/test) 1: " in printed
     else:
-        assert "ingest mafw: 11 clips, 8 ok, 1 bad_label, 1 label_conflict, 1 missing" in printed
+        assert (
+            "ingest mafw: 12 clips, 8 ok, 1 bad_label, 1 label_conflict, 1 missing, 1 no_test_set"
+            in printed
+        )
         assert "00009 (data/frames/00009): missing: data/frames/00009 not found" in printed
         assert "mafw official folds (train/val/test) 1: " in printed and " 5: " in printed
 
@@ -193,7 +208,10 @@ def test_mafw_clips_as_videos_or_face_folders(tmp_path):
     release = make_mafw(
         tmp_path / "MAFW",
         {},
-        {1: {"train": ["00001.mp4 anger"], "test": ["00002.mp4 sadness", "00003.mp4 fear"]}},
+        {
+            1: {"train": ["00001.mp4 anger"], "test": ["00002.mp4 sadness", "00003.mp4 fear"]},
+            2: {"train": ["00002.mp4 sadness", "00003.mp4 fear"], "test": ["00001.mp4 anger"]},
+        },
         split_parent="split",
     )
     write_avi(release / "data" / "clips" / "00001.avi", 5)
