@@ -396,6 +396,7 @@ def _add_row(
     test_set: int | None = None,
     train_set: int | None = None,
 ) -> _Listed:
+    """Record one split-file row (``where`` = ``file:line``) naming ``clip_id``."""
     clip = clips.setdefault(clip_id, _Listed(name=name))
     clip.rows[where.split(":")[0]] += 1
     if test_set is not None:
@@ -449,8 +450,8 @@ def _listed_row(
     if path is not None:
         kind = "frames" if path.is_dir() or path.suffix.lower() not in VIDEO_SUFFIXES else "video"
         source, n, bad, status, detail = _on_disk(path, root, status, detail, min_frames, verify)
-    if status in ("bad_label", "bad_row", "label_conflict"):
-        label = -1
+    if status in ("bad_label", "bad_row", "label_conflict", "path_label_conflict"):
+        label = -1  # no single trustworthy label
     return {
         "clip_id": clip_id,
         "dataset": dataset,
@@ -506,8 +507,9 @@ def ingest_ferv39k(
         path = setups / file_name
         if not path.is_file():
             raise UserError(f"{path}: split file not found. Restore it from FERV39k.")
-        for number, name, label in _read_list(path):
-            clip_id = _SAFE_ID.sub("_", name.strip("/")) or "empty"
+        for number, raw, label in _read_list(path):
+            name = raw.strip("/")  # the path relative to the clip folder
+            clip_id = _SAFE_ID.sub("_", name) or "empty"
             clip = _add_row(clips, clip_id, name, label, f"{file_name}:{number}", FERV39K)
             split_of[clip_id].add(split)
             if clip.name != name:
@@ -515,7 +517,7 @@ def ingest_ferv39k(
                     "duplicate_id",
                     f"{file_name}:{number}: {name!r} and {clip.name!r} share the id",
                 )
-            parts = name.strip("/").split("/")
+            parts = name.split("/")
             if len(parts) != 3 or any(p in ("", ".", "..") for p in parts):
                 clip.problem = clip.problem or (
                     "bad_row",
@@ -538,7 +540,7 @@ def ingest_ferv39k(
         if len(splits) > 1 and clip.problem is None:
             clip.problem = ("train_test_overlap", "listed in train_All.csv and test_All.csv")
         ok_path = clip.problem is None or clip.problem[0] not in ("bad_row", "duplicate_id")
-        path = clip_dir / clip.name.strip("/") if ok_path else None
+        path = clip_dir / clip.name if ok_path else None
         partition = next(iter(splits)) if len(splits) == 1 else ""
         rows.append(
             _listed_row(

@@ -67,6 +67,7 @@ def test_ferv39k_every_listed_clip_used_or_reported(tmp_path, nested):
     prefix = "2_ClipsforFaceCrop/2_ClipsforFaceCrop/" if nested else "2_ClipsforFaceCrop/"
     assert table.loc["Action_Sad_0010", "source"] == prefix + "Action/Sad/0010"
     assert status["Daily_Fear_0003"] == "path_label_conflict"
+    assert table.loc["Daily_Fear_0003", "label"] == -1  # path and column disagree: no label
     assert "path says 'Fear', label column 'Happy'" in table.loc["Daily_Fear_0003", "detail"]
     assert status["Daily_Neutral_0004"] == "bad_label"
     assert "train_All.csv:5" in table.loc["Daily_Neutral_0004", "detail"]
