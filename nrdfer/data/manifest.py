@@ -77,7 +77,9 @@ AFEW_SPLITS = {"train_afew": "train", "val_afew": "val"}
 KINDS = ("dfew", "afew", "ferv39k", "mafw")
 FERV39K_CLIPS = "2_ClipsforFaceCrop"
 FERV39K_SPLITS = {"train": "train_All.csv", "test": "test_All.csv"}  # under 4_setups/All_scenes
-MAFW_SOURCES = ("frames", "clips")  # data/frames/<clip>/ frame folders, data/clips/<clip>.mp4
+MAFW_SOURCES = ("frames", "clips", "root")
+"""Where MAFW clips are read: ``data/frames/<clip>/`` frame folders; ``data/clips/`` videos
+(``<clip>.mp4``) or frame folders; or folders / videos directly under the root."""
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -568,6 +570,8 @@ def _mafw_split_dir(root: Path) -> Path:
 
 
 def _mafw_source(root: Path, source: str) -> Path:
+    if source == "root":
+        return root
     for base in (root / "data" / source, root / source):
         if base.is_dir():
             return base
@@ -590,12 +594,13 @@ def ingest_mafw(
     Reads the five folds ``.../single/no_caption/set_{1..5}/{train,test}.txt`` (rows like
     ``00025.mp4 anger``) and the clips from ``data/frames/<clip>/`` (``source="frames"``) or
     ``data/clips/`` (``source="clips"``: ``<clip>.mp4``, or a ``<clip>/`` frame folder as the
-    detect_align stage writes when run over the MAFW tree). Compound (multi-expression) labels
-    are not read.
+    detect_align stage writes when run over the MAFW tree), or directly under ``root``
+    (``source="root"``: e.g. a folder of face-crop folders, with ``splits_root`` the MAFW
+    tree). Compound (multi-expression) labels are not read.
 
     Args:
         root: the unpacked MAFW folder.
-        source: ``frames`` or ``clips`` (see :data:`MAFW_SOURCES`).
+        source: ``frames``, ``clips`` or ``root`` (see :data:`MAFW_SOURCES`).
         min_frames: clips with fewer readable frames get status ``too_short``.
         verify: decode every frame (exact counts, catches corrupt frames) instead of the ends.
         progress: show a progress bar.
@@ -644,7 +649,7 @@ def ingest_mafw(
         path = None
         if clip.problem is None or clip.problem[0] != "bad_row":
             path = data / clip.name
-            if source == "clips" and not path.is_dir():
+            if source != "frames" and not path.is_dir():
                 path = _video_file(data, clip.name)
         partition = f"set_{next(iter(clip.test_sets))}" if len(clip.test_sets) == 1 else ""
         rows.append(

@@ -190,7 +190,7 @@ class EvaluateParams:
 @frozen
 class IngestParams:
     dfew_frames: Literal["clip_224x224", "clip_224x224_16f", "original"]
-    mafw_frames: Literal["frames", "clips"]
+    mafw_frames: Literal["frames", "clips", "root"]
     min_frames: Int(1, 10**6)
     verify_frames: bool
 

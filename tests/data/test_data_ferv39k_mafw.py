@@ -230,5 +230,11 @@ def test_mafw_clips_as_videos_or_face_folders(tmp_path):
     assert table.loc["00001", "status"] == "missing"  # no face folder written for it
     with pytest.raises(UserError, match="no single/no_caption/ split folder"):
         run("mafw", faces, mafw_frames="clips")
+    # a folder of face-crop folders straight under the root
+    crops = release / "data" / "frames" / "crops"
+    write_frames(crops / "00003", 7, pattern="{frame:05d}")
+    table = run("mafw", crops, mafw_frames="root", splits_root=release).set_index("clip_id")
+    assert table.loc["00003", "source"] == "00003" and table.loc["00003", "n_frames"] == 7
+    assert table.loc["00003", "status"] == "ok" and table.loc["00002", "status"] == "missing"
     with pytest.raises(UserError, match="for mafw only"):
         run("ferv39k", faces, splits_root=release)

@@ -138,7 +138,7 @@ BAD: dict[str, list[str]] = {
     "evaluate.precision": ["fp16"],
     "evaluate.save_features": ["yes please"],
     "ingest.dfew_frames": ["clip_112"],
-    "ingest.mafw_frames": ["faces", "1"],
+    "ingest.mafw_frames": ["faces", "1", "data/frames"],
     "ingest.min_frames": ["0"],
     "ingest.verify_frames": ["2"],
     "folds.scheme": ["random"],
