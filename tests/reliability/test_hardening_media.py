@@ -6,14 +6,19 @@ flat. Each case gives the right answer or exit 2 with one ``error:`` line."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from nrdfer.cli import main
 from nrdfer.params import load_params
 from nrdfer.preprocess.pipeline import clip_conflicts, detect_align_tree
+from nrdfer.preprocess.video import VideoStream, orientation_of_matrix
+from tests.conftest import ROOT
+from tests.predict.conftest import face_frames, write_model_file
 from tests.preprocess.conftest import FACE_BOX, moving_face_frames, write_video
 
 from .tiny import write_tiny_params
@@ -107,3 +112,89 @@ def test_a_clip_folder_inside_another_clip_folder_is_refused(tmp_path, detect_pa
         "a/b": "nested_clip", "a/b/c": "nested_clip"
     }  # fmt: skip
     assert not list(out.rglob("*.jpg"))
+
+
+# ------------------------------------------------------------------------------------------
+# display rotation (phone videos)
+# ------------------------------------------------------------------------------------------
+
+
+def write_shown_as(path: Path, shown: np.ndarray, degrees: int = 0, hflip: bool = False) -> Path:
+    """A lossless video (FFV1, .mkv) whose display matrix (PyAV ``set_display_rotation``:
+    ``degrees`` counter-clockwise, then a mirror) shows ``shown`` (T, H, W, 3): the frames
+    stored are ``shown`` turned back, as a phone stores a portrait video."""
+    import av
+
+    stored = shown[:, :, ::-1] if hflip else shown
+    stored = np.ascontiguousarray(np.rot90(stored, -(degrees // 90), axes=(1, 2)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height = stored.shape[2], stored.shape[1]
+        stream.pix_fmt = "bgr0"  # lossless RGB: the shown frames come back bit for bit
+        if degrees or hflip:
+            stream.set_display_rotation(degrees, hflip=hflip)
+        for frame in stored:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270, -90])
+@pytest.mark.parametrize("hflip", [False, True])
+def test_every_display_orientation_is_applied(tmp_path, degrees, hflip):
+    """The frames come out as shown for the eight orientations a display matrix can state
+    (PyAV reads ``frame.rotation`` back; the stored frames are landscape, shown portrait)."""
+    shown = np.random.default_rng(0).integers(0, 256, (3, 40, 24, 3), dtype=np.uint8)
+    path = write_shown_as(tmp_path / "v.mkv", shown, degrees, hflip)
+    got = np.stack([f.rgb for f in VideoStream(path).frames()])
+    assert np.array_equal(got, shown)
+
+
+def test_orientation_of_matrix_rounds_to_quarter_turns():
+    c, s = np.cos(np.radians(80)), np.sin(np.radians(80))
+    assert orientation_of_matrix([c, -s, 0, s, c, 0, 0, 0, 1]) == (1, False)
+    assert orientation_of_matrix([0, 0, 0, 0, 0, 0, 0, 0, 1]) == (0, False)  # degenerate
+    assert orientation_of_matrix([-1, 0, 0, 0, 1, 0, 0, 0, 1]) == (0, True)
+
+
+def test_portrait_videos_give_the_upright_results_everywhere(
+    tmp_path, face_patch, detect_params, model_file, capsys
+):
+    """A face video stored turned (display rotation 90, 180 or 270 degrees) gives, in
+    detect_align, ``nrdfer faces`` and ``nrdfer predict``, what its upright copy gives."""
+    upright = moving_face_frames(face_patch, 4)  # (4, 160, 192, 3)
+    tree = tmp_path / "AFEW"
+    for degrees in (0, 90, 180, 270):
+        write_shown_as(tree / f"Val_AFEW/R{degrees}/clip.mkv", upright, degrees)
+    out = tmp_path / "faces"
+    summary = detect_align_tree(tree, out, tmp_path / "report.csv", detect_params)
+    assert summary.by_status == {"ok": 4}
+    crops = {d: sorted((out / f"Val_AFEW/R{d}/clip").iterdir()) for d in (0, 90, 180, 270)}
+    for d in (90, 180, 270):
+        assert [p.read_bytes() for p in crops[d]] == [p.read_bytes() for p in crops[0]]
+
+    def faces(video: Path) -> dict:
+        argv = ["faces", str(video), "--json", "--params", str(ROOT / "params.yaml")]
+        assert main(argv) == 0
+        return json.loads(capsys.readouterr().out)
+
+    want = faces(tree / "Val_AFEW/R0/clip.mkv")
+    assert (want["width"], want["height"]) == (192, 160) and want["frames"][0]["faces"]
+    got = faces(tree / "Val_AFEW/R90/clip.mkv")
+    assert got["frames"] == want["frames"] and (got["width"], got["height"]) == (192, 160)
+
+    videos = [
+        write_shown_as(tmp_path / f"p{d}.mkv", face_frames(face_patch, 12), d) for d in (0, 90)
+    ]
+    assert main(["predict", *map(str, videos), "--checkpoint", str(model_file), "--json"]) == 0
+    a, b = json.loads(capsys.readouterr().out)["results"]
+    for key in ("label", "probs", "sampled_frames", "detected_frames"):
+        assert a[key] == b[key]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    return write_model_file(tmp_path_factory.mktemp("model") / "model.pt")
