@@ -147,5 +147,5 @@ def run(args: argparse.Namespace) -> int:
             "results": results,
             "errors": errors,
         }
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(payload, indent=2, allow_nan=False))  # NaN is not JSON
     return 2 if errors else 0

@@ -40,7 +40,7 @@ from nrdfer.io import (
     write_plot_rows,
 )
 from nrdfer.labels import CLASSES
-from nrdfer.models import build_model
+from nrdfer.models import build_model, load_weights
 from nrdfer.models.registry import model_keys
 from nrdfer.params import (
     BaseParams,
@@ -164,7 +164,7 @@ def train_fold(
                     f"(model.{differ[0]}: {state['model_params'].get(differ[0])!r} there, "
                     f"{ours[differ[0]]!r} here); fine-tuning needs the same architecture"
                 )
-            model.load_state_dict(state["model_state"])
+            load_weights(model, state["model_state"], str(init))
             identity["init"] = file_digest(init)
         loader = train_loader(
             shards,
@@ -317,7 +317,7 @@ def evaluate_fold(
             )
         model_params = dataclasses.replace(model_params, **decision)
     model = build_model(model_params)
-    model.load_state_dict(state["model_state"])
+    load_weights(model, state["model_state"], str(model_file))
     device = resolve_device(base.device)
     precision = resolve_precision(evaluate.precision, device)
     model.to(device)

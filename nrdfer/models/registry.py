@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -28,6 +28,7 @@ __all__ = [
     "UnknownModelError",
     "available_models",
     "build_model",
+    "load_weights",
     "model_keys",
     "register",
 ]
@@ -110,3 +111,35 @@ def build_model(params: ModelParams) -> nn.Module:
             f"model.name = {params.name!r}: the model section's values do not fit together "
             f"({exc}); change one of them"
         ) from None
+
+
+def load_weights(model: nn.Module, weights: Mapping[str, Any], source: str) -> None:
+    """``model.load_state_dict(weights)``, or one line naming ``source`` and the first key that
+    is missing, unexpected or of another shape (the weights do not fit the model's params).
+
+    Raises:
+        UserError: the weights do not fit the model.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [
+        f"{k}: {tuple(weights[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in expected.items()
+        if k in weights and tuple(getattr(weights[k], "shape", ())) != tuple(v.shape)
+    ]
+    problems = [
+        f"{len(keys)} {what}, e.g. {keys[0]}"
+        for keys, what in (
+            (missing, "missing"),
+            (unexpected, "unexpected"),
+            (shapes, "of another shape"),
+        )
+        if keys
+    ]
+    if problems:
+        raise UserError(
+            f"{source}: the weights do not fit the recorded model params ({'; '.join(problems)}); "
+            "the file is damaged or from another nrdfer version: re-run training"
+        )
+    model.load_state_dict(weights)

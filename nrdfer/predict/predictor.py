@@ -379,6 +379,11 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
         )  # (1 + windows, T, 3, size, size)
     with timer("model"):
         out = predictor.classify(clips)
+    if not all(v is None or np.isfinite(v).all() for v in out.values()):
+        raise UserError(
+            f"{path}: the model's output holds NaN or Inf; the model file "
+            f"{predictor.loaded.path} is damaged: use another one or re-run training"
+        )
 
     frame_time = stream.frame_time
     results = []

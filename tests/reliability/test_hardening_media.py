@@ -198,3 +198,157 @@ def test_portrait_videos_give_the_upright_results_everywhere(
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
     return write_model_file(tmp_path_factory.mktemp("model") / "model.pt")
+
+
+# ------------------------------------------------------------------------------------------
+# damaged model files
+# ------------------------------------------------------------------------------------------
+
+
+def _edited(tmp_path: Path, model_file: Path, name: str, edit) -> Path:
+    import torch
+
+    state = torch.load(model_file, weights_only=True)
+    edit(state)
+    path = tmp_path / f"{name}.pt"
+    torch.save(state, path)
+    return path
+
+
+def _predict_fails_with_one_line(capsys, video: Path, checkpoint: Path, *words: str) -> str:
+    rc = main(["predict", str(video), "--checkpoint", str(checkpoint), "--json"])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert rc == 2 and captured.out == "", err
+    assert len(err.splitlines()) == 1 and err.startswith("nrdfer predict: error: "), err
+    assert str(checkpoint) in err and all(w in err for w in words), err
+    return err
+
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory, face_patch) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "short.avi", face_frames(face_patch, 12))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_model_file_with_nan_or_inf_weights_is_refused(
+    tmp_path, model_file, short_video, capsys, value
+):
+    import torch
+
+    from nrdfer.errors import UserError
+    from nrdfer.io import load_model_file
+
+    def poison(state):
+        name = next(k for k, v in state["model_state"].items() if v.is_floating_point())
+        state["model_state"][name].view(-1)[0] = value
+
+    bad = _edited(tmp_path, model_file, "nan", poison)
+    _predict_fails_with_one_line(capsys, short_video, bad, "NaN or Inf", "re-run training")
+    with pytest.raises(UserError, match="NaN or Inf"):  # evaluate and fine-tuning read it here
+        load_model_file(bad)
+    assert torch.isfinite(load_model_file(model_file)["model_state"]["trunk.stem.0.weight"]).all()
+
+
+def test_json_never_prints_nan(model_file, short_video, capsys, monkeypatch):
+    """A model that answers NaN (finite weights, a broken forward) reports the video as an
+    error; the JSON on stdout stays strict JSON."""
+    from nrdfer.predict.predictor import Predictor
+
+    real = Predictor.classify
+
+    def nan_classify(self, clips):
+        out = real(self, clips)
+        out["probs"] = out["probs"] * np.nan
+        return out
+
+    monkeypatch.setattr(Predictor, "classify", nan_classify)
+    rc = main(["predict", str(short_video), "--checkpoint", str(model_file), "--json"])
+    captured = capsys.readouterr()
+
+    def refuse(token):
+        raise AssertionError(f"{token} in the JSON")
+
+    payload = json.loads(captured.out, parse_constant=refuse)
+    assert rc == 2 and payload["results"] == []
+    assert "NaN or Inf" in payload["errors"][0]["error"] and str(model_file) in captured.err
+
+
+def _drop(key):
+    return lambda s: s.pop(key)
+
+
+def _set(path, value):
+    def edit(state):
+        *parents, last = path
+        node = state
+        for p in parents:
+            node = node[p]
+        node[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "words"),
+    [
+        ("no-classes", _drop("classes"), ["'classes'"]),
+        ("no-state", _drop("model_state"), ["'model_state'"]),
+        ("no-params", _drop("model_params"), ["'model_params'"]),
+        ("classes-str", _set(["classes"], "Happy"), ["'classes'"]),
+        ("classes-empty", _set(["classes"], []), ["'classes'"]),
+        ("classes-ints", _set(["classes"], list(range(7))), ["'classes'"]),
+        ("state-list", _set(["model_state"], [1, 2]), ["'model_state'"]),
+        (
+            "state-not-tensor",
+            _set(["model_state", "trunk.stem.0.weight"], 3),
+            ["trunk.stem.0.weight"],
+        ),
+        ("U-negative", _set(["preprocess", "U"], -1), ["preprocess.U = '-1'"]),
+        ("U-text", _set(["preprocess", "U"], "eight"), ["preprocess.U = 'eight'"]),
+        ("U-float", _set(["preprocess", "U"], 4.5), ["preprocess.U"]),
+        ("size-zero", _set(["preprocess", "size"], 0), ["preprocess.size"]),
+        ("detect-list", _set(["preprocess", "detect_align"], [1, 2]), ["preprocess.detect_align"]),
+        ("detect-text", _set(["preprocess", "detect_align"], "tiny"), ["preprocess.detect_align"]),
+        ("detect-none", _set(["preprocess", "detect_align"], None), ["preprocess.detect_align"]),
+        ("enhance-int", _set(["preprocess", "enhance"], 3), ["preprocess.enhance"]),
+        ("preprocess-list", _set(["preprocess"], [1]), ["'preprocess'"]),
+        ("params-list", _set(["model_params"], [1]), ["'model_params'"]),
+        (
+            "wrong-shape",
+            _set(["model_state", "trunk.stem.0.weight"], None),
+            ["trunk.stem.0.weight"],
+        ),
+    ],
+)
+def test_damaged_model_file_records_give_one_line(
+    tmp_path, model_file, short_video, capsys, name, edit, words
+):
+    import torch
+
+    if name == "wrong-shape":
+        edit = _set(["model_state", "trunk.stem.0.weight"], torch.zeros(3, 5))
+        words = ["do not fit", "trunk.stem.0.weight", "(3, 5) in the file"]
+    bad = _edited(tmp_path, model_file, name, edit)
+    _predict_fails_with_one_line(capsys, short_video, bad, *words)
+
+
+def test_weights_that_do_not_fit_stop_evaluate_with_one_line(tmp_path, model_file):
+    """The evaluate stage reads the model file through the same checks; weights of another
+    architecture are named before any data is read (the shards folder does not exist)."""
+    import torch
+
+    from nrdfer.engine.pipeline import evaluate_fold
+    from nrdfer.errors import UserError
+
+    def other_widths(state):
+        state["model_params"]["widths"] = [8, 16, 24]
+
+    bad = _edited(tmp_path, model_file, "other", other_widths)
+    params = load_params(write_tiny_params(tmp_path / "p.yaml"), ["base", "data", "evaluate"])
+    data = __import__("dataclasses").replace(params["data"], U=4, V=2, size=32)
+    with pytest.raises(UserError, match="do not fit the recorded model params") as info:
+        evaluate_fold(tmp_path / "no-shards", "1", bad, base=params["base"], data=data,
+                      evaluate=params["evaluate"], outputs=None)  # fmt: skip
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert torch.load(bad, weights_only=True)["model_params"]["widths"] == [8, 16, 24]
