@@ -40,12 +40,12 @@ from tqdm import tqdm
 from nrdfer.errors import UserError
 from nrdfer.io import atomic_open, claim_dir, write_json
 from nrdfer.params import DetectAlignParams, EnhanceParams, to_dict
-from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_video
+from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_stream
 from nrdfer.preprocess.video import (
     list_frame_dirs,
     list_videos,
     read_frames,
-    read_video,
+    video_frames,
     write_frames_atomic,
 )
 
@@ -211,22 +211,28 @@ class _DetectTask:
         clip = str(Path(rel).with_suffix(""))
         row: dict[str, Any] = {"clip": clip, "frames": 0, "detected_frames": 0, "max_faces": 0}
         row["key"] = job_key(p, self.videos_root / rel)
-        try:
-            frames = read_video(self.videos_root / rel, p.frame_stride, p.max_frames)
-            result = faces_in_video(frames, _WORKER["tool"], p.output_size, p.detect_every)
+        path = self.videos_root / rel
+        try:  # streamed: memory does not grow with the video's length
+            result, crops = faces_in_stream(
+                lambda: video_frames(path, p.frame_stride, p.max_frames),
+                _WORKER["tool"],
+                p.output_size,
+                p.detect_every,
+                name=str(path),
+            )
+            if crops is not None:
+                write_frames_atomic(self.out_root / clip, crops, p.jpeg_quality)
         except UserError as exc:
             row.update(status=STATUS_ERROR, reason=str(exc))
             write_json(_state_path(self.out_root, clip), row)
             return row
         row.update(
-            frames=len(frames),
+            frames=len(result.track),
             detected_frames=result.detected,
             max_faces=max(result.faces_per_frame),
             status=result.status,
             reason="" if result.status == STATUS_OK else "no face found in any frame",
         )
-        if result.status == STATUS_OK:
-            write_frames_atomic(self.out_root / clip, result.crops, p.jpeg_quality)
         write_json(_state_path(self.out_root, clip), row)
         return row
 

@@ -1,8 +1,9 @@
 """Reading videos, images and frame folders; writing frame folders atomically.
 
 Videos are decoded with PyAV by one reader, :class:`VideoStream` (frames on demand, with their
-timestamps; ``nrdfer predict`` streams a long video through it), and :func:`read_video` (a short
-clip's frames in memory, for the detect_align stage and ``nrdfer faces``) is built on it.
+timestamps; ``nrdfer predict`` streams a long video through it); :func:`video_frames` (the
+frames one at a time, for the detect_align stage and ``nrdfer faces``) and :func:`read_video`
+(a short clip's frames in memory) are built on it.
 Anything PyAV cannot open or decode raises :class:`~nrdfer.errors.UserError` naming the file,
 so a batch job can report one bad video and carry on with the others; a truncated file keeps
 what decoded before the damage. Frames come out as they are shown: a display matrix (a phone's
@@ -193,14 +194,33 @@ class VideoStream:
         return self.stride / self.fps
 
 
-def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.ndarray:
-    """Decode a video into RGB frames (all in memory: AFEW's short clips; a long video streams
-    through :class:`VideoStream` instead).
+def video_frames(path: str | Path, stride: int = 1, max_frames: int = 0) -> Iterator[np.ndarray]:
+    """A video's RGB frames (H, W, 3) uint8, one at a time, all of the first frame's size (a
+    resolution change mid-stream is resized away).
 
     Args:
         path: the video file.
         stride: keep every ``stride``-th frame.
         max_frames: keep at most this many frames (after the stride); 0 keeps all.
+
+    Raises:
+        UserError: the file is missing, cannot be decoded, or holds no frames.
+    """
+    stop = max_frames - 1 if max_frames > 0 else None
+    size: tuple[int, int] | None = None
+    for frame in VideoStream(path, stride).frames(stop=stop):
+        rgb = frame.rgb
+        if size is None:
+            size = rgb.shape[:2]
+        elif rgb.shape[:2] != size:
+            rgb = cv2.resize(rgb, (size[1], size[0]))
+        yield rgb
+
+
+def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.ndarray:
+    """Decode a video into RGB frames (all in memory: short clips and tests; the detect_align
+    stage and ``nrdfer faces`` stream :func:`video_frames`, ``nrdfer predict``
+    :class:`VideoStream`).
 
     Returns:
         uint8 array (T, H, W, 3), RGB.
@@ -208,13 +228,7 @@ def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.nda
     Raises:
         UserError: the file is missing, cannot be decoded, or holds no frames.
     """
-    stop = max_frames - 1 if max_frames > 0 else None
-    frames = [f.rgb for f in VideoStream(path, stride).frames(stop=stop)]
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:  # a resolution change mid-stream: resize to the first frame's size
-        h, w = frames[0].shape[:2]
-        frames = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h)) for f in frames]
-    return np.stack(frames)  # (T, H, W, 3)
+    return np.stack(list(video_frames(path, stride, max_frames)))  # (T, H, W, 3)
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -352,3 +352,94 @@ def test_weights_that_do_not_fit_stop_evaluate_with_one_line(tmp_path, model_fil
                       evaluate=params["evaluate"], outputs=None)  # fmt: skip
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
     assert torch.load(bad, weights_only=True)["model_params"]["widths"] == [8, 16, 24]
+
+
+# ------------------------------------------------------------------------------------------
+# flat memory on long videos
+# ------------------------------------------------------------------------------------------
+
+
+def _nearest_by_matrix(detected):
+    """The frames x detections distance matrix this replaced (O(T * D) memory)."""
+    idx = np.flatnonzero(np.asarray(detected, dtype=bool))
+    dist = np.abs(np.arange(len(detected))[:, None] - idx[None, :])  # (T, D)
+    return idx[dist.argmin(1)].tolist()
+
+
+def test_nearest_detected_equals_the_distance_matrix():
+    from nrdfer.preprocess.track import nearest_detected
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        detected = rng.random(int(rng.integers(1, 80))) < rng.random()
+        if detected.any():
+            assert nearest_detected(list(detected)) == _nearest_by_matrix(detected)
+    assert nearest_detected([False, True, False, False, False, True]) == [
+        1,
+        1,
+        1,
+        1,
+        5,
+        5,
+    ]  # tie: earlier
+    with pytest.raises(ValueError, match="no frame"):
+        nearest_detected([False, False])
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_streamed_detect_align_equals_detecting_in_memory(
+    tmp_path, face_patch, detect_params, every
+):
+    """faces_in_stream (frames decoded again for the warp, detector batches of 2) gives the
+    track and crops of faces_in_video on the frames in memory, over gaps without a face."""
+    import dataclasses
+
+    from nrdfer.preprocess.tools import build_detector
+    from nrdfer.preprocess.track import faces_in_stream, faces_in_video
+    from nrdfer.preprocess.video import read_video, video_frames
+
+    frames = moving_face_frames(face_patch, 11)
+    frames[4:7] = 90  # no face in frames 4-6
+    path = write_shown_as(tmp_path / "gap.mkv", frames)
+    detector = build_detector(dataclasses.replace(detect_params, batch_size=2), "cpu")
+    ref = faces_in_video(read_video(path), detector, 48, every)
+    opened = []
+
+    def open_frames():
+        opened.append(1)
+        return video_frames(path)
+
+    got, crops = faces_in_stream(open_frames, detector, 48, every, retain_bytes=0)
+    assert np.array_equal(np.stack(list(crops)), ref.crops) and len(opened) == 2
+    assert got.track == ref.track and got.source == ref.source and got.keys == ref.keys
+    assert got.faces_per_frame == ref.faces_per_frame and got.crops is None
+    # a video that decodes to fewer frames the second time is an error naming it
+    short, crops = faces_in_stream(
+        iter([video_frames(path), video_frames(path, max_frames=5)]).__next__,
+        detector, 48, every, retain_bytes=0, name="gap.mkv",
+    )  # fmt: skip
+    with pytest.raises(Exception, match="gap.mkv: decoded to another number of frames"):
+        list(crops)
+
+
+def test_nrdfer_faces_streams_json_and_caps_the_strip(tmp_path, face_patch, capsys, monkeypatch):
+    """The streamed JSON is the document json.dumps would print; a strip over the cap stops
+    with one line before anything is written."""
+    import nrdfer.commands.faces as faces_cmd
+
+    video = write_video(tmp_path / "clip.avi", moving_face_frames(face_patch, 5))
+    out = tmp_path / "strip.png"
+    argv = ["faces", str(video), "--json", "--out", str(out), "--params", str(ROOT / "params.yaml")]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    doc = json.loads(text)
+    assert text == json.dumps(doc, indent=2) + "\n"
+    assert [f["index"] for f in doc["frames"]] == list(range(5)) and doc["aligned"] == str(out)
+    assert doc["frames"][0]["faces"] and out.is_file()
+    out.unlink()
+    monkeypatch.setattr(faces_cmd, "STRIP_MAX_BYTES", 3 * 64 * 64 * 4)  # 4 crops of 64 px
+    assert main([*argv, "-S", "detect_align.output_size=64"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not out.exists()
+    assert "--max-frames 4" in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert main([*argv, "-S", "detect_align.output_size=64", "--max-frames", "4"]) == 0
