@@ -316,7 +316,7 @@ def evaluate_fold(
                 f"settings ({', '.join(sorted(DECISION_KEYS))}) can; re-train for the others"
             )
         model_params = dataclasses.replace(model_params, **decision)
-    model = build_model(model_params)
+    model = build_model(model_params, str(model_file))
     load_weights(model, state["model_state"], str(model_file))
     device = resolve_device(base.device)
     precision = resolve_precision(evaluate.precision, device)

@@ -161,7 +161,7 @@ def load_model_for_inference(path: str | Path, device: str | torch.device = "cpu
             f"the file's sampling gives U x V = {spec.frames} frames of {spec.size} px; the "
             "file is inconsistent, re-run training"
         )
-    model = build_model(params)
+    model = build_model(params, source)
     load_weights(model, state["model_state"], source)
     device = torch.device(device)
     model.to(device).eval()

@@ -443,3 +443,111 @@ def test_nrdfer_faces_streams_json_and_caps_the_strip(tmp_path, face_patch, caps
     assert captured.out == "" and not out.exists()
     assert "--max-frames 4" in captured.err and len(captured.err.strip().splitlines()) == 1
     assert main([*argv, "-S", "detect_align.output_size=64", "--max-frames", "4"]) == 0
+
+
+# ------------------------------------------------------------------------------------------
+# model size cap
+# ------------------------------------------------------------------------------------------
+
+
+def _model_params(**changes):
+    import dataclasses
+
+    from nrdfer.params import load_section
+
+    return dataclasses.replace(load_section(ROOT / "params.yaml", "model"), **changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"widths": (4, 12, 8), "image_size": 64, "frames": 6, "dynamic_blocks": 3, "M": 0, "N": 2,
+         "snippet_len": 2, "snippet_stride": 1},
+        {"widths": (8, 8, 16), "image_size": 112, "dsf": False, "dct": False, "M": 2,
+         "spatial_heads": 3, "spatial_head_dim": 5, "temporal_mlp_dim": 7},
+        {"widths": (6, 10, 14), "image_size": 17, "frames": 3, "snippet_len": 1,
+         "snippet_stride": 1, "num_classes": 2, "neutral_index": 1},
+    ],
+)  # fmt: skip
+def test_nrdfernet_parameters_are_counted_without_building(changes):
+    from nrdfer.models import build_model
+    from nrdfer.models.nrdfernet import nrdfernet_parameters
+    from nrdfer.models.registry import parameter_count
+
+    params = _model_params(**changes)
+    built = sum(p.numel() for p in build_model(params).parameters())
+    assert nrdfernet_parameters(params) == parameter_count(params) == built
+
+
+def test_baselines_are_counted_on_the_meta_device():
+    import torch
+
+    from nrdfer.models import build_model
+    from nrdfer.models.registry import parameter_count
+
+    for name in ("c3d", "resnet18_lstm", "former_dfer"):
+        params = _model_params(name=name, frames=16, image_size=64, widths=(16, 16, 16))
+        torch.manual_seed(0)
+        count = parameter_count(params)
+        drawn = torch.rand(2)  # the count draws no random numbers
+        torch.manual_seed(0)
+        assert torch.equal(drawn, torch.rand(2))
+        assert count == sum(p.numel() for p in build_model(params).parameters())
+
+
+def test_params_yaml_describing_a_huge_model_stop_before_allocation():
+    """``model.widths: [4096, 4096, 4096]`` (each in range) in training: one line, no build."""
+    from nrdfer.models import build_model
+    from nrdfer.models.registry import MAX_MODEL_PARAMETERS, ModelParamsError, parameter_count
+
+    for name in ("nrdfernet", "c3d", "vgg11_lstm"):
+        params = _model_params(name=name, widths=(4096, 4096, 4096), frames=16, image_size=112)
+        assert parameter_count(params) > MAX_MODEL_PARAMETERS
+        with pytest.raises(ModelParamsError, match="more than the 1,000,000,000") as info:
+            build_model(params)
+        assert "model.widths = [4096, 4096, 4096]" in str(info.value)
+
+
+def _largest_model_file(path: Path) -> Path:
+    """A model file (a few KB) whose every stored model param is at its allowed maximum."""
+    import torch
+
+    from nrdfer.io import model_file_state, save_checkpoint
+    from nrdfer.params import to_dict
+
+    state = torch.load(write_model_file(path.with_suffix(".base.pt")), weights_only=True)
+    big = dict(state["model_params"], num_classes=1000, frames=512, image_size=1024,
+               widths=[4096] * 3, dynamic_blocks=16, M=32, N=32, spatial_heads=64,
+               spatial_head_dim=1024, spatial_mlp_dim=16384, temporal_heads=64,
+               temporal_head_dim=1024, temporal_mlp_dim=16384, snippet_len=512,
+               snippet_stride=512, neutral_index=999)  # fmt: skip
+    preprocess = dict(state["preprocess"], U=256, V=2, size=1024)
+    save_checkpoint(path, model_file_state({}, model_params=big,
+                                           classes=[f"c{i}" for i in range(1000)],
+                                           preprocess=preprocess, info={}))  # fmt: skip
+    assert to_dict(big)
+    return path
+
+
+@pytest.mark.slow
+def test_a_small_model_file_describing_a_huge_model_is_refused_before_allocation(tmp_path):
+    """predict in a child process limited to 6 GB of address space: building the ~10^11
+    parameter model would fail to allocate; the cap stops it first, with one line."""
+    import subprocess
+    import sys
+
+    bad = _largest_model_file(tmp_path / "huge.pt")
+    assert bad.stat().st_size < 200_000
+    video = write_video(tmp_path / "v.avi", np.full((3, 64, 64, 3), 90, np.uint8))
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30)); "
+        "from nrdfer.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "predict", str(video), "--checkpoint", str(bad)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, err
+    assert len(err.splitlines()) == 1 and str(bad) in err and "parameters, more than" in err
