@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from pathlib import Path
 
 import cv2
@@ -551,3 +552,108 @@ def test_a_small_model_file_describing_a_huge_model_is_refused_before_allocation
     err = proc.stderr.strip()
     assert proc.returncode == 2, err
     assert len(err.splitlines()) == 1 and str(bad) in err and "parameters, more than" in err
+
+
+# ------------------------------------------------------------------------------------------
+# nrdfer predict: bad --window, Ctrl-C, a closed pipe
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", ["nan", "1e-320", "inf", "-1", "0.01", "-nan"])
+def test_bad_window_is_one_line_before_any_work(capsys, short_video, tmp_path, window):
+    missing = tmp_path / "no-model.pt"  # never opened: the value is checked first
+    rc = main(["predict", str(short_video), "--checkpoint", str(missing), f"--window={window}"])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and f"--window {float(window)}" in err and "0 (no" in err
+
+
+def _interrupt_at(monkeypatch, n: int) -> None:
+    """Ctrl-C while the ``n``-th video (1-based) is being classified."""
+    import nrdfer.predict.predictor as predictor
+
+    real, calls = predictor.predict_video, []
+
+    def predict_video(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(predictor, "predict_video", predict_video)
+
+
+def test_ctrl_c_keeps_and_prints_the_finished_videos(
+    capsys, monkeypatch, model_file, short_video, tmp_path
+):
+    """Ctrl-C during the third of four videos: exit 130, no traceback; text mode has printed the
+    two finished ones; --json prints one JSON document per finished video (a failed one too)."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 50)
+    videos = [str(short_video), str(broken), str(short_video), str(short_video)]
+    _interrupt_at(monkeypatch, 3)
+    assert main(["predict", *videos, "--checkpoint", str(model_file)]) == 130
+    captured = capsys.readouterr()
+    assert captured.out.count(f"{short_video}: ") == 1
+    assert "interrupted after 2 of 4 videos" in captured.err and "Traceback" not in captured.err
+
+    _interrupt_at(monkeypatch, 3)
+    assert main(["predict", *videos, "--checkpoint", str(model_file), "--json"]) == 130
+    captured = capsys.readouterr()
+    docs = [json.loads(line) for line in captured.out.splitlines()]
+    assert [d["path"] for d in docs] == [str(short_video), str(broken)]
+    assert docs[0]["label"] and "cannot decode" in docs[1]["error"]
+
+
+def test_ctrl_c_anywhere_else_is_one_line(capsys, monkeypatch, model_file, short_video):
+    import nrdfer.predict.loading as loading
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loading, "load_model_for_inference", interrupted)
+    assert main(["predict", str(short_video), "--checkpoint", str(model_file)]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "nrdfer predict: interrupted\n"
+
+
+def _nrdfer(*argv: str) -> list[str]:
+    import sys
+
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from nrdfer.cli import main; sys.exit(main())",
+        *argv,
+    ]
+
+
+@pytest.mark.slow
+def test_sigint_and_a_closed_pipe_give_no_traceback(model_file, short_video):
+    """A real SIGINT once the first of eight videos is printed: exit 130, one line on stderr,
+    no traceback; and ``nrdfer predict ... | head -1``: no BrokenPipeError traceback."""
+    import os
+    import signal
+    import subprocess
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    argv = _nrdfer("predict", *[str(short_video)] * 8, "--checkpoint", str(model_file))
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    first = proc.stdout.readline()  # the first video is done: the others are running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert first.startswith(f"{short_video}: ") and proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        "nrdfer predict: interrupted after "
+    )
+    assert (first + out).count(f"{short_video}: ") < 8
+
+    shell = " ".join(shlex.quote(a) for a in argv) + " | head -1"
+    pipe = subprocess.run(
+        ["bash", "-c", shell], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
+    assert pipe.stdout.startswith(str(short_video)) and len(pipe.stdout.splitlines()) == 1
+    assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr, pipe.stderr
