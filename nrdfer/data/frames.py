@@ -58,8 +58,10 @@ def iter_video(path: Path) -> Iterator[np.ndarray]:
             if not container.streams.video:
                 raise ValueError(f"{path}: no video stream")
             stream = container.streams.video[0]
+            orientation = None  # the stream's, read from its first frame
             for frame in container.decode(stream):
-                yield orient(frame.to_ndarray(format="bgr24"), *display_orientation(frame))
+                orientation = orientation or display_orientation(frame)
+                yield orient(frame.to_ndarray(format="bgr24"), *orientation)
     except (av.FFmpegError, OSError) as exc:
         raise ValueError(f"{path}: cannot decode video ({exc})") from exc
 

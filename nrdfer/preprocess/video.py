@@ -92,7 +92,9 @@ def orientation_of_matrix(matrix: Sequence[float]) -> tuple[int, bool]:
 
 def display_orientation(frame: Any) -> tuple[int, bool]:
     """:func:`orientation_of_matrix` of a PyAV frame's display matrix side data ((0, False)
-    without one)."""
+    without one). The matrix is the stream's (the container's track header): read it from the
+    first frame only; reading PyAV's ``side_data`` of every frame of a 720p video held on to
+    hundreds of MB."""
     from av.sidedata.sidedata import Type
 
     data = frame.side_data.get(Type.DISPLAYMATRIX)
@@ -144,6 +146,7 @@ class VideoStream:
 
         require_file(self.path, "video")  # missing, or a folder given as a video
         yielded = 0
+        orientation: tuple[int, bool] | None = None  # the stream's, from its first frame
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
@@ -160,7 +163,9 @@ class VideoStream:
                     need = want is None or position in want
                     rgb = None
                     if need:  # as shown: the display matrix applied
-                        rgb = orient(frame.to_ndarray(format="rgb24"), *display_orientation(frame))
+                        if orientation is None:  # read once: PyAV's side data costs memory
+                            orientation = display_orientation(frame)
+                        rgb = orient(frame.to_ndarray(format="rgb24"), *orientation)
                     yield DecodedFrame(position, index, float(time), rgb)
                     yielded += 1
                     if stop is not None and position >= stop:
