@@ -1,14 +1,15 @@
 """Peak memory (RSS) of ``nrdfer predict``, the detect_align stage and ``nrdfer faces`` against
 the length of the video: it must not grow with it (target <= 1 GB at every length).
 
-Generates 25 fps videos (H.264, the skimage astronaut's face drifting over a blurred backdrop)
+Generates 25 fps videos (H.264, the skimage astronaut's face drifting over a blurred backdrop:
+``predict_speed.write_face_video``)
 of each requested length and size, a model file with params.yaml's model and input settings
 (random weights: memory does not depend on them), and runs each tool on each video in a fresh
 child process, which reports its own peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
 and wall time. Writes benchmarks/results/video_memory.json (or --out) with what was run.
 
     python benchmarks/video_memory.py [--videos 160x120:1,160x120:15] [--tools predict,detect_align,faces]
-        [--params params.yaml] [--out PATH]
+        [--params params.yaml] [--out PATH] [--add]
 
 ``--videos`` takes ``WxH:MINUTES`` items; the issue's full set is
 ``160x120:1,160x120:15,160x120:60,1280x720:10`` (hours of CPU time on two cores).
@@ -28,9 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 25
 TOOLS = ("predict", "detect_align", "faces")
@@ -38,31 +36,10 @@ TARGET_MB = 1024
 
 
 def write_video(path: Path, width: int, height: int, minutes: float) -> Path:
-    """A ``width`` x ``height`` H.264 video of ``minutes``: a face (a third of the height)
-    drifting over a blurred backdrop."""
-    import av
-    import skimage.data
+    """A ``width`` x ``height`` H.264 video of ``minutes`` (predict_speed's face video)."""
+    from predict_speed import write_face_video
 
-    photo = skimage.data.astronaut()  # (512, 512, 3) RGB
-    backdrop = cv2.GaussianBlur(cv2.resize(photo, (width, height)), (0, 0), max(1, width // 50))
-    fh = max(24, height // 3)
-    fw = fh * 4 // 5
-    head = cv2.resize(photo[0:260, 120:330], (fw, fh))  # (fh, fw, 3)
-    n = int(round(minutes * 60 * FPS))
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "28", "preset": "ultrafast"}
-        for t in range(n):
-            frame = backdrop.copy()
-            x = int((width - fw) / 2 + (width - fw) / 3 * np.sin(2 * np.pi * t / (8 * FPS)))
-            y = int((height - fh) / 2 + (height - fh) / 4 * np.sin(2 * np.pi * t / (5 * FPS)))
-            frame[y : y + fh, x : x + fw] = head
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_face_video(path, minutes * 60, width, height, {"crf": "28", "preset": "ultrafast"})
 
 
 def write_model(path: Path, params_file: Path) -> Path:
@@ -130,6 +107,9 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/video_memory.json"))
+    parser.add_argument(
+        "--add", action="store_true", help="keep the rows already in --out (runs done apart)"
+    )
     parser.add_argument("--child", nargs=5, metavar=("TOOL", "VIDEO", "MODEL", "PARAMS", "WORK"))
     args = parser.parse_args()
     if args.child:
@@ -140,7 +120,10 @@ def main() -> None:
     unknown = set(tools) - set(TOOLS)
     if unknown:
         parser.error(f"unknown tools {sorted(unknown)}; choose from {', '.join(TOOLS)}")
-    rows = []
+    rows, runs = [], [args.videos]
+    if args.add and Path(args.out).is_file():
+        before = json.loads(Path(args.out).read_text())
+        rows, runs = before["rows"], [*before["run"]["videos"].split(";"), args.videos]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = write_model(tmp / "model.pt", Path(args.params))
@@ -173,7 +156,7 @@ def main() -> None:
         Path(args.out),
         {
             "what": "peak RSS of each tool in a fresh process, per generated 25 fps video",
-            "run": {"videos": args.videos, "tools": tools},
+            "run": {"videos": ";".join(runs), "tools": tools},
             "target_mb": TARGET_MB,
             "peak_mb": peak,
             "within_target": peak <= TARGET_MB,
