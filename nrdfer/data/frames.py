@@ -47,21 +47,16 @@ def decode_image(path: Path) -> np.ndarray | None:
 
 
 def iter_video(path: Path) -> Iterator[np.ndarray]:
-    """Decode a video's frames (BGR uint8, as shown: the display matrix applied, as
-    :class:`nrdfer.preprocess.video.VideoStream` does) with PyAV; ``ValueError`` if unreadable."""
+    """Decode a video's frames (BGR uint8) with PyAV; raises ``ValueError`` if unreadable."""
     import av
-
-    from nrdfer.preprocess.video import display_orientation, orient
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise ValueError(f"{path}: no video stream")
             stream = container.streams.video[0]
-            orientation = None  # the stream's, read from its first frame
             for frame in container.decode(stream):
-                orientation = orientation or display_orientation(frame)
-                yield orient(frame.to_ndarray(format="bgr24"), *orientation)
+                yield frame.to_ndarray(format="bgr24")
     except (av.FFmpegError, OSError) as exc:
         raise ValueError(f"{path}: cannot decode video ({exc})") from exc
 
