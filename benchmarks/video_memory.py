@@ -156,7 +156,7 @@ def main() -> None:
         Path(args.out),
         {
             "what": "peak RSS of each tool in a fresh process, per generated 25 fps video",
-            "run": {"videos": ";".join(runs), "tools": tools},
+            "run": {"videos": ";".join(runs), "tools": sorted({r["tool"] for r in rows})},
             "target_mb": TARGET_MB,
             "peak_mb": peak,
             "within_target": peak <= TARGET_MB,
