@@ -43,27 +43,15 @@ def write_video(path: Path, width: int, height: int, minutes: float) -> Path:
 
 
 def write_model(path: Path, params_file: Path) -> Path:
-    """A model file with params.yaml's model and data / detect_align / enhance settings."""
-    from nrdfer.engine.pipeline import preprocess_spec
-    from nrdfer.io import model_file_state, save_checkpoint
-    from nrdfer.labels import CLASSES
-    from nrdfer.models import build_model
-    from nrdfer.params import load_params, to_dict
+    """A model file with params.yaml's model and data / detect_align / enhance settings
+    (predict_speed's model file)."""
+    from predict_speed import write_model as write_model_file
+
+    from nrdfer.params import load_params
 
     params = load_params(params_file, ["model", "data", "detect_align", "enhance"])
-    model = build_model(params["model"])
-    preprocess = preprocess_spec(params["data"], params["detect_align"], params["enhance"])
-    save_checkpoint(
-        path,
-        model_file_state(
-            model.state_dict(),
-            model_params=to_dict(params["model"]),
-            classes=CLASSES,
-            preprocess=preprocess,
-            info={"benchmark": "random weights"},
-        ),
-    )
-    return path
+    detect = params["detect_align"]
+    return write_model_file(path, params, detect.backend, detect.resnet50_weights)
 
 
 def child(tool: str, video: Path, model: Path, params_file: Path, work: Path) -> None:
