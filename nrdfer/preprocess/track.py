@@ -16,8 +16,9 @@ fine pass on every frame. Frames with neither a detection nor an interpolation t
 the alignment transform of the nearest frame with one (the earlier on a tie), so the clip keeps
 every frame. A clip with no face at all is reported, not written.
 
-:func:`faces_in_video` is the one function the ``detect_align`` stage and single-video
-inference both call.
+:func:`faces_in_stream` is what the ``detect_align`` stage and ``nrdfer faces`` call on a
+video (memory does not grow with its length); :func:`faces_in_video` is the same on frames in
+memory.
 """
 
 from __future__ import annotations
@@ -271,7 +272,8 @@ class VideoFaces:
 
     Attributes:
         status: ``ok`` or ``no_face``.
-        crops: uint8 (T, S, S, 3) aligned RGB crops, or None when no face was found.
+        crops: uint8 (T, S, S, 3) aligned RGB crops, or None when no face was found (and
+            from :func:`faces_in_stream`, which hands the crops out one at a time).
         track: the tracked face per frame: detected on a key frame or interpolated between
             two (None where neither).
         source: for each frame, the index of the frame whose landmarks aligned it.
