@@ -373,6 +373,8 @@ def track_stream(
             track[k], counts[k] = face, len(faces)
         span = keys[bisect.bisect_left(keys, base) :]  # detected keys from the last handled on
         for k0, k1 in zip(span[:-1], span[1:], strict=True):  # one interval at a time
+            if k1 - k0 < 2:
+                continue  # no frame between them
             between = np.stack(held[k0 - base : k1 - base + 1])  # (k1 - k0 + 1, H, W, 3)
             filled = track_between(between, track[k0 : k1 + 1], [0, k1 - k0])
             track[k0 + 1 : k1] = filled[1:-1]
