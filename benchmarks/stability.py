@@ -77,6 +77,9 @@ def variant_env(cap: str, threads: int) -> dict[str, str]:
         ATEN_CPU_CAPABILITY=cap,
         OMP_NUM_THREADS=str(threads),
         MKL_NUM_THREADS=str(threads),
+        # idle OpenMP threads sleep instead of spinning: on a busy machine spinning threads
+        # slowed 2-thread runs tenfold; the split of the work (and so the rounding) is the same
+        OMP_WAIT_POLICY="PASSIVE",
         PYTHONHASHSEED="0",
         DVC_NO_ANALYTICS="1",
     )

@@ -236,3 +236,25 @@ def test_cosine_schedule_anneals_to_the_final_factor(tmp_path):
     expected = [0.1 * (0.01 + 0.99 * (1 + math.cos(math.pi * e / 4)) / 2) for e in range(4)]
     assert [r["lr"] for r in result.history] == pytest.approx(expected)
     assert expected[0] == pytest.approx(0.1) and expected[-1] < 0.02
+
+
+def test_recalibrated_norms_hold_the_statistics_of_the_given_batches():
+    from nrdfer.engine.train import recalibrate_norms
+
+    class FrameNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x):  # (B, T, 3, H, W)
+            return self.bn(x.flatten(0, 1))
+
+    model = FrameNorm()
+    clips, labels, keys = make_clips(12, seed=3)
+    batches = [(clips[i : i + 4], labels[i : i + 4], keys[i : i + 4]) for i in (0, 4, 8)]
+    state = torch.get_rng_state()
+    recalibrate_norms(model, batches, 2, CPU, "fp32")  # the first two batches only
+    assert torch.equal(torch.get_rng_state(), state)
+    frames = clips[:8].float().div(255).flatten(0, 1)  # (8*T, 3, H, W)
+    assert torch.allclose(model.bn.running_mean, frames.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert model.bn.momentum == 0.1 and not model.training
