@@ -45,21 +45,31 @@ MINUTE = 60.0
 
 def write_720p(path: Path, seconds: float) -> Path:
     """A 1280x720 H.264 video: the astronaut's head (~300 px) drifting over a blurred backdrop."""
+    return write_face_video(path, seconds, WIDTH, HEIGHT)
+
+
+def write_face_video(
+    path: Path, seconds: float, width: int, height: int, options: dict | None = None
+) -> Path:
+    """An H.264 video at 25 fps: the astronaut's head (300/720 of the height) drifting over a
+    blurred backdrop; ``options``: the encoder's (default crf 23, preset veryfast)."""
     import av
 
+    kx, k = width / WIDTH, height / HEIGHT  # the 720p layout, scaled
     photo = skimage.data.astronaut()  # (512, 512, 3) RGB
-    backdrop = cv2.GaussianBlur(cv2.resize(photo, (WIDTH, HEIGHT)), (0, 0), 25)
-    head = cv2.resize(photo[0:260, 120:330], (240, 300))  # (300, 240, 3)
+    backdrop = cv2.GaussianBlur(cv2.resize(photo, (width, height)), (0, 0), 25 * k)
+    hw, hh = round(240 * k), round(300 * k)
+    head = cv2.resize(photo[0:260, 120:330], (hw, hh))  # (hh, hw, 3)
     n = int(round(seconds * FPS))
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = options or {"crf": "23", "preset": "veryfast"}
         for t in range(n):
             frame = backdrop.copy()
-            x = int(500 + 300 * np.sin(2 * np.pi * t / (8 * FPS)))
-            y = int(200 + 80 * np.sin(2 * np.pi * t / (5 * FPS)))
-            frame[y : y + 300, x : x + 240] = head
+            x = int(kx * (500 + 300 * np.sin(2 * np.pi * t / (8 * FPS))))
+            y = int(k * (200 + 80 * np.sin(2 * np.pi * t / (5 * FPS))))
+            frame[y : y + hh, x : x + hw] = head
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from nrdfer import __version__
-from nrdfer.errors import UserError
+from nrdfer.errors import INTERRUPTED, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("nrdfer.commands.params", "check params.yaml and print the resolved values"),
@@ -56,10 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.configure(parser)
     args = parser.parse_args(rest)
     try:
-        return int(module.run(args) or 0)
+        status = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except UserError as exc:
         print(f"nrdfer {name}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"nrdfer {name}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # `nrdfer ... | head`: the reader has gone; nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,3 +7,8 @@ status 2; anything else is a bug and keeps its traceback.
 
 class UserError(Exception):
     """Bad input, a missing file or a wrong setting; the message says what to do."""
+
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as a shell reports it): the ``nrdfer`` command
+prints one line and no traceback."""

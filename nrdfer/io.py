@@ -351,11 +351,59 @@ def file_digest(path: str | Path) -> str:
 MODEL_FILE_FIX = "give the model.pt the train stage writes (re-run training if this is one)"
 
 
+MODEL_FILE_DAMAGED = "the file is damaged or from another nrdfer version: re-run training"
+
+
 def load_model_file(path: str | Path) -> dict[str, Any]:
-    """Read a model file written from :func:`model_file_state` (``weights_only``)."""
+    """Read a model file written from :func:`model_file_state` (``weights_only``) and check
+    its record once, here, for every reader (predict, export, evaluate, fine-tuning):
+    ``model_state`` maps names to tensors whose floating values are all finite,
+    ``model_params`` and ``preprocess`` are mappings (their values are checked where they are
+    parsed, with the params schema), ``classes`` is a non-empty list of names, ``info`` a
+    mapping.
+
+    Raises:
+        UserError: one line naming the file and the first thing wrong.
+    """
+    import torch
+
     state = load_checkpoint(path, what="model file", fix=MODEL_FILE_FIX)
     if state.get("kind") != "model":
         raise UserError(
             f"{path}: not a model file but a {state.get('kind')} checkpoint; {MODEL_FILE_FIX}"
         )
+    for key, kind in (("model_state", Mapping), ("model_params", Mapping), ("classes", list)):
+        kind = (list, tuple) if kind is list else kind
+        if key not in state:
+            raise UserError(f"{path}: the model file has no {key!r}; {MODEL_FILE_DAMAGED}")
+        if not isinstance(state[key], kind):
+            raise UserError(
+                f"{path}: the model file's {key!r} is a {type(state[key]).__name__}, not a "
+                f"{'mapping' if kind is Mapping else 'list'}; {MODEL_FILE_DAMAGED}"
+            )
+    for key in ("preprocess", "info"):
+        if state.get(key) is not None and not isinstance(state[key], Mapping):
+            raise UserError(
+                f"{path}: the model file's {key!r} is a {type(state[key]).__name__}, not a "
+                f"mapping; {MODEL_FILE_DAMAGED}"
+            )
+    classes = state["classes"]
+    if not classes or not all(isinstance(c, str) and c for c in classes):
+        raise UserError(
+            f"{path}: the model file's 'classes' must be a non-empty list of class names, got "
+            f"{str(classes)[:80]}; {MODEL_FILE_DAMAGED}"
+        )
+    for name, tensor in state["model_state"].items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise UserError(
+                f"{path}: the model file's weights hold {str(name)[:60]!r}, which is not a named "
+                f"tensor; {MODEL_FILE_DAMAGED}"
+            )
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(
+            torch.isfinite(tensor).all()
+        ):
+            raise UserError(
+                f"{path}: the weights hold NaN or Inf values ({name}); the training diverged or "
+                "the file is damaged: use another model file or re-run training"
+            )
     return state

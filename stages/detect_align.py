@@ -1,7 +1,7 @@
 """Detect, track and align the face of every raw video (RetinaFace + 5-point template).
 
 Writes one folder of aligned face frames per video, mirroring the input layout, and a per-clip
-report CSV (ok / no_face / error). Resumable: clips already written are skipped.
+report CSV (ok / no_face / error / duplicate_id / nested_clip). Resumable: clips already written are skipped.
 """
 
 from __future__ import annotations

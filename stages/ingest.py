@@ -1,7 +1,9 @@
-"""Ingest a DFEW or AFEW tree into a manifest (one row per clip, with a status column).
+"""Ingest a DFEW, AFEW, FERV39k or MAFW tree into a manifest (one row per clip, with a status).
 
-Reads ``--root`` (a DFEW tree with its split CSVs, or an AFEW tree of .avi videos or of face
-frame folders) and writes the manifest ``--out`` (parquet). Prints one summary line.
+Reads ``--root`` (a DFEW tree with its split CSVs, an AFEW tree of .avi videos or of face
+frame folders, a FERV39k tree with its All_scenes split files, or a MAFW tree with its five
+single-expression folds) and writes the manifest ``--out`` (parquet). Prints one summary line
+and the clips left out.
 """
 
 from __future__ import annotations
@@ -10,15 +12,22 @@ from collections.abc import Sequence
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.data.manifest import describe_left_out, ingest, summarize, write_manifest
+from nrdfer.data.manifest import KINDS, describe_left_out, ingest, summarize, write_manifest
 
 PARAMS = ("ingest", "data.U", "data.V")
 
 
 def build_parser():
     parser = stage_parser(__doc__)
-    parser.add_argument("--kind", required=True, choices=("dfew", "afew"), help="dataset layout")
+    parser.add_argument("--kind", required=True, choices=KINDS, help="dataset layout")
     add_input(parser, "--root", help="the data set's root folder")
+    add_input(
+        parser,
+        "--splits",
+        required=False,
+        help="mafw only: the MAFW tree holding the split files, when --root is a tree of face "
+        "frames written from its clips by detect_align (default: --root)",
+    )
     add_output(parser, "--out", help="manifest file (.parquet or .csv)")
     return parser
 
@@ -31,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.kind,
         args.root,
         dfew_frames=p.dfew_frames,
+        mafw_frames=p.mafw_frames,
+        splits_root=args.splits,
         min_frames=p.min_frames,
         verify=p.verify_frames,
     )

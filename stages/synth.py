@@ -1,4 +1,5 @@
-"""Generate the demo data set: DFEW and AFEW layouts, contact sheet, per-clip ground truth.
+"""Generate the demo data set: DFEW and AFEW layouts (FERV39k and MAFW when synth asks for
+them), contact sheet, per-clip ground truth.
 
 Deterministic for ``base.seed``; the output folder is generated beside the target and renamed
 into place, so a re-run replaces it whole and an interrupted run leaves the old one intact.
@@ -17,7 +18,11 @@ PARAMS = ("base.seed", "synth")
 
 def build_parser():
     parser = stage_parser(__doc__)
-    add_output(parser, "--out", help="output folder (DFEW/, AFEW/, contact sheet, metadata)")
+    add_output(
+        parser,
+        "--out",
+        help="output folder (DFEW/, AFEW/, FERV39k/, MAFW/, contact sheet, metadata)",
+    )
     return parser
 
 

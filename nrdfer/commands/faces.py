@@ -3,12 +3,16 @@
 Uses the ``detect_align`` section of params.yaml (``--params``, ``-S detect_align.key=value``),
 so it runs exactly the detector and alignment of the pipeline. For a video it prints every
 frame's faces and, with ``--out``, writes the tracked aligned crops side by side in one image.
+A video is streamed (one detector batch of frames at a time; the output is written as it goes),
+so memory does not grow with its length.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -20,8 +24,7 @@ from nrdfer.errors import UserError
 from nrdfer.preprocess.align import align_face
 from nrdfer.preprocess.faces import largest_face
 from nrdfer.preprocess.tools import build_detector
-from nrdfer.preprocess.track import STATUS_OK, faces_in_video
-from nrdfer.preprocess.video import is_video, read_image, read_video
+from nrdfer.preprocess.video import is_video, read_image, video_frames
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +52,52 @@ def _write_png(path: str, rgb: np.ndarray) -> None:
         tmp.write_bytes(buf.tobytes())
 
 
+STRIP_MAX_BYTES = 256 * 2**20
+"""``--out`` of a video: the strip of aligned crops may take at most this many bytes (a longer
+video needs ``--max-frames``), so memory does not grow with the video's length."""
+
+
+def _frame_lines(index: int | None, faces: list[dict]) -> list[str]:
+    prefix = f"frame {index}: " if index is not None else ""
+    if not faces:
+        return [f"{prefix}no face"]
+    lines = []
+    for f in faces:
+        pts = " ".join(f"({x:.1f},{y:.1f})" for x, y in f["landmarks"])
+        box = ",".join(f"{v:.1f}" for v in f["box"])
+        lines.append(f"{prefix}score {f['score']:.4f} box [{box}] landmarks {pts}")
+    return lines
+
+
+def _video_strip(args: argparse.Namespace, detector, p) -> None:
+    """Track the face through the video (streamed) and write its aligned crops side by side."""
+    from nrdfer.preprocess.track import faces_in_stream
+    from nrdfer.preprocess.video import VideoStream
+
+    limit = max(1, STRIP_MAX_BYTES // (3 * p.output_size**2))
+    stated = VideoStream(args.source, p.frame_stride).frame_count()
+    frames = min(stated, args.max_frames) if args.max_frames else stated
+    too_long = UserError(
+        f"--out {args.out}: the strip of a video longer than {limit} frames would take more "
+        f"than {STRIP_MAX_BYTES >> 20} MB; pass --max-frames {limit} (or fewer)"
+    )
+    if frames > limit:
+        raise too_long
+    result, crops = faces_in_stream(
+        lambda: video_frames(args.source, p.frame_stride, args.max_frames),
+        detector,
+        p.output_size,
+        p.detect_every,
+        name=str(args.source),
+    )
+    if crops is None:
+        raise UserError(f"{args.source}: no face found in any frame; nothing written")
+    if len(result.track) > limit:
+        raise too_long
+    strip = np.concatenate(list(crops), axis=1)  # T x (S, S, 3) -> (S, T*S, 3)
+    _write_png(args.out, strip)
+
+
 def run(args: argparse.Namespace) -> int:
     from nrdfer.io import check_writable, require_file
 
@@ -62,45 +111,59 @@ def run(args: argparse.Namespace) -> int:
     params = params_from_args(args, ["base", "detect_align"])
     p = params["detect_align"]
     detector = build_detector(p, str(resolve_device(params["base"].device)))
-    video = is_video(args.source)
-    frames = (
-        read_video(args.source, p.frame_stride, args.max_frames)
-        if video
-        else read_image(args.source)[None]  # (H, W, 3) -> (1, H, W, 3)
-    )
-    per_frame = detector.detect(frames)
+    if not is_video(args.source):
+        return _image(args, detector, p)
+    if args.out:  # before printing: a video without a face prints nothing
+        _video_strip(args, detector, p)
+    # every frame's faces, streamed one detector batch at a time
+    frames = video_frames(args.source, p.frame_stride, args.max_frames)
+    index = 0
+    out = sys.stdout
+    while chunk := list(itertools.islice(frames, p.batch_size)):
+        stack = np.stack(chunk)  # (n, H, W, 3)
+        for faces in detector.detect(stack):
+            entry = {"index": index, "faces": [f.to_dict() for f in faces]}
+            if args.json:
+                if index == 0:
+                    head = {"source": str(args.source), "width": int(stack.shape[2]),
+                            "height": int(stack.shape[1])}  # fmt: skip
+                    out.write(
+                        json.dumps(head, indent=2, allow_nan=False)[:-2] + ',\n  "frames": [\n'
+                    )
+                else:
+                    out.write(",\n")
+                text = json.dumps(entry, indent=2, allow_nan=False)
+                out.write("    " + text.replace("\n", "\n    "))
+            else:
+                out.write("\n".join(_frame_lines(index, entry["faces"])) + "\n")
+            index += 1
+    if args.json:
+        tail = f',\n  "aligned": {json.dumps(str(args.out))}' if args.out else ""
+        out.write(f"\n  ]{tail}\n}}\n")
+    elif args.out:
+        print(f"aligned crop written to {args.out}")
+    return 0
+
+
+def _image(args: argparse.Namespace, detector, p) -> int:
+    image = read_image(args.source)
+    faces = detector.detect(image[None])[0]  # (1, H, W, 3)
     result = {
         "source": str(args.source),
-        "width": int(frames.shape[2]),
-        "height": int(frames.shape[1]),
-        "frames": [
-            {"index": i, "faces": [f.to_dict() for f in faces]} for i, faces in enumerate(per_frame)
-        ],
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "frames": [{"index": 0, "faces": [f.to_dict() for f in faces]}],
     }
     if args.out:
-        if video:
-            vf = faces_in_video(frames, detector, p.output_size, p.detect_every)
-            if vf.status != STATUS_OK:
-                raise UserError(f"{args.source}: no face found in any frame; nothing written")
-            strip = np.concatenate(list(vf.crops), axis=1)  # (T, S, S, 3) -> (S, T*S, 3)
-            _write_png(args.out, strip)
-        else:
-            face = largest_face(per_frame[0])
-            if face is None:
-                raise UserError(f"{args.source}: no face found; nothing written")
-            _write_png(args.out, align_face(frames[0], face.landmarks_array(), p.output_size))
+        face = largest_face(faces)
+        if face is None:
+            raise UserError(f"{args.source}: no face found; nothing written")
+        _write_png(args.out, align_face(image, face.landmarks_array(), p.output_size))
         result["aligned"] = str(args.out)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2, allow_nan=False))
     else:
-        for frame in result["frames"]:
-            prefix = f"frame {frame['index']}: " if video else ""
-            if not frame["faces"]:
-                print(f"{prefix}no face")
-            for f in frame["faces"]:
-                pts = " ".join(f"({x:.1f},{y:.1f})" for x, y in f["landmarks"])
-                box = ",".join(f"{v:.1f}" for v in f["box"])
-                print(f"{prefix}score {f['score']:.4f} box [{box}] landmarks {pts}")
+        print("\n".join(_frame_lines(None, result["frames"][0]["faces"])))
         if args.out:
             print(f"aligned crop written to {args.out}")
     return 0

@@ -4,17 +4,23 @@ Decodes each video, detects, tracks and aligns the face, enhances dark frames wh
 file says its training data was enhanced, samples frames with the test protocol and runs the
 model with its snippet-based filter (docs/predict.md). Everything comes from the model file: no
 params.yaml is read. A video that fails (unreadable, no face) is reported on stderr and the
-others still run; the exit status is then 2.
+others still run; the exit status is then 2. Ctrl-C stops after printing the videos finished so
+far (with ``--json`` one JSON document per finished video) with exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 from pathlib import Path
 
-from nrdfer.errors import UserError
+from nrdfer.errors import INTERRUPTED, UserError
+
+MIN_WINDOW = 0.1
+"""Shortest ``--window`` in seconds (a few frames at video frame rates)."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -91,14 +97,61 @@ def _text(result) -> str:
     return "\n".join(lines)
 
 
+def _one_video(video: str, plot: Path | None, predictor, args, results: list, fail) -> None:
+    """Classify one video, write its plot, keep its entry in ``results`` and print it (text
+    mode); a UserError goes to ``fail`` and the next video runs."""
+    from nrdfer.predict.predictor import predict_video
+
+    try:
+        result = predict_video(video, predictor, window=args.window)
+    except UserError as exc:
+        fail(video, str(exc))
+        return
+    entry = result.to_dict()
+    if plot is not None:
+        from nrdfer.predict.plot import plot_prediction
+
+        try:
+            plot_prediction(result, plot)
+            entry["plot"] = str(plot)
+        except OSError as exc:  # the result is kept and printed all the same
+            fail(video, f"--plot {plot}: cannot write it ({exc.strerror or exc})")
+    results.append(entry)
+    if not args.json:
+        print(_text(result) + (f"\n  plot: {entry['plot']}" if "plot" in entry else ""))
+
+
+def _interrupted(args: argparse.Namespace, results: list, errors: list) -> int:
+    """After Ctrl-C: say so and print the finished videos (``--json``: one JSON document per
+    video, each standing alone); a second Ctrl-C meanwhile is ignored."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        done = len(results) + len(errors)
+        print(
+            f"nrdfer predict: interrupted after {done} of {len(args.videos)} videos; the "
+            "finished ones are printed",
+            file=sys.stderr,
+        )
+        if args.json:
+            for entry in [*results, *errors]:
+                print(json.dumps(entry, allow_nan=False))
+        sys.stdout.flush()
+    finally:
+        signal.signal(signal.SIGINT, before)
+    return INTERRUPTED
+
+
 def run(args: argparse.Namespace) -> int:
     from nrdfer.device import resolve_device
     from nrdfer.io import check_writable
     from nrdfer.predict.loading import load_model_for_inference
-    from nrdfer.predict.predictor import Predictor, predict_video
+    from nrdfer.predict.predictor import Predictor
 
-    if args.window < 0:
-        raise UserError(f"--window must be >= 0 seconds, got {args.window}")
+    if not math.isfinite(args.window) or args.window < 0 or 0 < args.window < MIN_WINDOW:
+        raise UserError(
+            f"--window {args.window}: give the window in seconds, 0 (no timeline) or a number "
+            f"from {MIN_WINDOW} on"
+        )
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.detect_every < 1:
@@ -124,22 +177,9 @@ def run(args: argparse.Namespace) -> int:
 
     for video, plot in zip(args.videos, plots, strict=True):
         try:
-            result = predict_video(video, predictor, window=args.window)
-        except UserError as exc:
-            fail(video, str(exc))
-            continue
-        entry = result.to_dict()
-        if plot is not None:
-            from nrdfer.predict.plot import plot_prediction
-
-            try:
-                plot_prediction(result, plot)
-                entry["plot"] = str(plot)
-            except OSError as exc:  # the result is kept and printed all the same
-                fail(video, f"--plot {plot}: cannot write it ({exc.strerror or exc})")
-        results.append(entry)
-        if not args.json:
-            print(_text(result) + (f"\n  plot: {entry['plot']}" if "plot" in entry else ""))
+            _one_video(video, plot, predictor, args, results, fail)
+        except KeyboardInterrupt:  # Ctrl-C: keep and print what is finished
+            return _interrupted(args, results, errors)
     if args.json:
         payload = {
             "checkpoint": str(args.checkpoint),
@@ -147,5 +187,5 @@ def run(args: argparse.Namespace) -> int:
             "results": results,
             "errors": errors,
         }
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(payload, indent=2, allow_nan=False))  # NaN is not JSON
     return 2 if errors else 0

@@ -1,4 +1,4 @@
-"""``nrdfer synth``: generate the demo data set (DFEW/AFEW layouts) anywhere.
+"""``nrdfer synth``: generate the demo data set (DFEW/AFEW, FERV39k, MAFW layouts) anywhere.
 
 Reads the ``synth`` section of ``--params`` (default ``./params.yaml``, with ``-S`` overrides);
 outside the project there is no such file, so pass ``--params`` pointing at the project's
@@ -24,7 +24,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, required=True, help="master seed")
     parser.add_argument("--clips", type=int, help="clips per layout (default: params)")
-    parser.add_argument("--layout", choices=("dfew", "afew", "both"), default="both")
+    parser.add_argument(
+        "--layout",
+        choices=("dfew", "afew", "both", "ferv39k", "mafw"),
+        default="both",
+        help="both: DFEW and AFEW (--clips each), with FERV39k / MAFW when synth.ferv39k_clips "
+        "/ synth.mafw_clips ask for them; any other: that layout alone",
+    )
     parser.add_argument("--workers", type=int, help="worker processes (default: synth.workers)")
     add_params_options(parser)
 

@@ -1,9 +1,11 @@
-"""Fold assignments: official DFEW 5 folds, AFEW train/val, or a seeded stratified k-fold.
+"""Fold assignments: official DFEW / MAFW 5 folds, AFEW train/val, FERV39k train/test, or a
+seeded stratified k-fold.
 
 The result is a plain dict (written as JSON by the folds stage):
 
-- ``partitions``: name -> clip ids. Every usable clip is in exactly one partition (DFEW: the
-  test set ``set_k`` it belongs to; AFEW: ``train``/``val``; stratified: ``fold_k``). The shard
+- ``partitions``: name -> clip ids. Every usable clip is in exactly one partition (DFEW, MAFW:
+  the test set ``set_k`` it belongs to; AFEW: ``train``/``val``; FERV39k: ``train``/``test``;
+  stratified: ``fold_k``). The shard
   writer stores each partition once.
 - ``folds``: fold name -> ``train``, ``val`` and ``test`` clip ids plus the partitions they
   come from (``train_parts``, ``test_parts``). ``val`` is carved out of the training clips
@@ -27,6 +29,8 @@ from nrdfer.errors import UserError
 from nrdfer.io import read_json
 
 SCHEMES = ("auto", "official", "stratified")
+SINGLE_SPLITS = {"afew": ("train", "val"), "ferv39k": ("train", "test")}
+"""Data sets with one official split: (train partition, test partition) of their fold ``1``."""
 
 
 def _stratified_partitions(ids: list[str], labels: list[int], k: int, seed: int) -> dict:
@@ -70,7 +74,8 @@ def make_folds(
 
     Args:
         table: the manifest from :mod:`nrdfer.data.manifest`.
-        scheme: ``official`` (DFEW sets / AFEW train-val from the manifest), ``stratified``
+        scheme: ``official`` (DFEW / MAFW sets, AFEW train-val, FERV39k train-test from the
+            manifest; every usable clip must have its official partition), ``stratified``
             (k-fold by label with a fixed seed) or ``auto`` (official when the manifest has
             official partitions, else stratified).
         k: number of folds for the stratified scheme.
@@ -106,10 +111,19 @@ def make_folds(
         partitions: dict[str, list[str]] = defaultdict(list)
         for clip, part in zip(ids, ok["partition"], strict=True):
             partitions[part or "extra"].append(clip)
-        if dataset == "afew":
-            if "train" not in partitions or "val" not in partitions:
-                raise UserError("AFEW needs both Train_AFEW and Val_AFEW clips for its fold")
-            folds["1"] = {"train": partitions["train"], "test": partitions["val"]}
+        if dataset in ("mafw", "ferv39k") and partitions.get("extra"):
+            raise UserError(
+                f"folds.scheme=official: usable clip {partitions['extra'][0]!r} "
+                f"(and {len(partitions['extra']) - 1} more) has no official test set in the "
+                "manifest; re-run ingest, or use scheme stratified"
+            )
+        if dataset in SINGLE_SPLITS:
+            train_part, test_part = SINGLE_SPLITS[dataset]
+            if train_part not in partitions or test_part not in partitions:
+                raise UserError(
+                    f"{dataset} needs both {train_part} and {test_part} clips for its fold"
+                )
+            folds["1"] = {"train": partitions[train_part], "test": partitions[test_part]}
         else:
             train_sets = dict(zip(ids, ok["train_sets"].astype(str), strict=True))
             for name in sorted(p for p in partitions if p.startswith("set_")):

@@ -41,7 +41,7 @@ from nrdfer.io import (
     write_plot_rows,
 )
 from nrdfer.labels import CLASSES
-from nrdfer.models import build_model
+from nrdfer.models import build_model, load_weights
 from nrdfer.models.decision import num_snippets
 from nrdfer.models.registry import model_keys
 from nrdfer.params import (
@@ -167,7 +167,7 @@ def train_fold(
                     f"(model.{differ[0]}: {state['model_params'].get(differ[0])!r} there, "
                     f"{ours[differ[0]]!r} here); fine-tuning needs the same architecture"
                 )
-            model.load_state_dict(state["model_state"])
+            load_weights(model, state["model_state"], str(init))
             identity["init"] = file_digest(init)
         loader = train_loader(
             shards,
@@ -352,8 +352,8 @@ def evaluate_fold(
                 f"settings ({', '.join(sorted(DECISION_KEYS))}) can; re-train for the others"
             )
         model_params = _with_decision(model_params, decision)
-    model = build_model(model_params)
-    model.load_state_dict(state["model_state"])
+    model = build_model(model_params, str(model_file))
+    load_weights(model, state["model_state"], str(model_file))
     device = resolve_device(base.device)
     precision = resolve_precision(evaluate.precision, device)
     model.to(device)

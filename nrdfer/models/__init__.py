@@ -5,6 +5,6 @@ model returns a :class:`ModelOutput`.
 """
 
 from nrdfer.models.output import ModelOutput
-from nrdfer.models.registry import available_models, build_model, register
+from nrdfer.models.registry import available_models, build_model, load_weights, register
 
-__all__ = ["ModelOutput", "available_models", "build_model", "register"]
+__all__ = ["ModelOutput", "available_models", "build_model", "load_weights", "register"]

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from nrdfer.models.decision import SnippetBasedFilter, num_snippets
+from nrdfer.models.layers import conv_out_size
 from nrdfer.models.output import ModelOutput
 from nrdfer.models.registry import register
 from nrdfer.models.spatial import DynamicStaticFusion, ResNetTrunk
@@ -30,7 +31,7 @@ from nrdfer.models.temporal import TemporalTransformer, attention_rollout
 if TYPE_CHECKING:
     from nrdfer.params import ModelParams
 
-__all__ = ["NRDFERNet", "build_nrdfernet"]
+__all__ = ["NRDFERNet", "build_nrdfernet", "nrdfernet_parameters"]
 
 
 class NRDFERNet(nn.Module):
@@ -197,8 +198,73 @@ class NRDFERNet(nn.Module):
         )
 
 
+def _block_parameters(in_ch: int, out_ch: int, stride: int) -> int:
+    """Parameters of a :class:`~nrdfer.models.layers.BasicBlock`: two 3x3 convolutions
+    without bias, two BatchNorms, a 1x1 projection + BatchNorm when the shape changes."""
+    n = 9 * in_ch * out_ch + 2 * out_ch + 9 * out_ch * out_ch + 2 * out_ch
+    if stride != 1 or in_ch != out_ch:
+        n += in_ch * out_ch + 2 * out_ch
+    return n
+
+
+def _layer_parameters(dim: int, heads: int, head_dim: int, mlp_dim: int) -> int:
+    """Parameters of a :class:`~nrdfer.models.layers.TransformerLayer`: two LayerNorms, the
+    bias-free qkv projection, the output projection, the two-layer MLP."""
+    inner = heads * head_dim
+    return (
+        2 * dim
+        + 3 * dim * inner
+        + (inner * dim + dim)
+        + 2 * dim
+        + (dim * mlp_dim + mlp_dim)
+        + (mlp_dim * dim + dim)
+    )
+
+
+def nrdfernet_parameters(p: ModelParams) -> int:
+    """The number of parameters :func:`build_nrdfernet` gives for ``p``, counted from the
+    hyper-parameters alone (nothing is built or allocated): ``build_model`` refuses a model
+    over its size cap with it before building.
+
+    Equals ``sum(q.numel() for q in build_nrdfernet(p).parameters())`` (tested for several
+    settings).
+    """
+    w0, w1, w2 = p.widths
+    trunk = ResNetTrunk.stem_kernel**2 * 3 * w0 + 2 * w0  # stem conv (no bias) + BatchNorm
+    for in_ch, out_ch, stride in zip(
+        (w0, w0, w1), (w0, w1, w2), ResNetTrunk.stage_strides, strict=True
+    ):
+        trunk += _block_parameters(in_ch, out_ch, stride)
+    size = p.image_size
+    size = conv_out_size(
+        size, ResNetTrunk.stem_kernel, ResNetTrunk.stem_stride, ResNetTrunk.stem_kernel // 2
+    )
+    size = conv_out_size(
+        size, ResNetTrunk.pool_kernel, ResNetTrunk.pool_stride, ResNetTrunk.pool_kernel // 2
+    )
+    for stride in ResNetTrunk.stage_strides:
+        size = conv_out_size(size, 3, stride, 1)
+    side = conv_out_size(max(size, 1), 3, 2, 1)  # after Conv-D / the dynamic branch's stride 2
+    c = w2
+    dsf = 9 * c * c + 2 * c  # Conv-D
+    dsf += side**2 * c + p.M * _layer_parameters(
+        c, p.spatial_heads, p.spatial_head_dim, p.spatial_mlp_dim
+    )
+    if p.dsf:
+        dsf += _block_parameters(c, c, 2) + (p.dynamic_blocks - 1) * _block_parameters(c, c, 1)
+    d = c * side**2  # token width D
+    temporal = p.frames * d + p.N * _layer_parameters(
+        d, p.temporal_heads, p.temporal_head_dim, p.temporal_mlp_dim
+    )
+    temporal += d * p.num_classes + p.num_classes  # head
+    if not p.dct:
+        temporal += d  # learned class token
+    return trunk + dsf + temporal
+
+
 @register(
     "nrdfernet",
+    parameters=nrdfernet_parameters,
     reads=(
         "num_classes", "frames", "image_size", "widths", "dynamic_blocks", "M", "N",
         "spatial_heads", "spatial_head_dim", "spatial_mlp_dim", "temporal_heads",

@@ -4,24 +4,31 @@
 import re
 import types
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
-from nrdfer.labels import CLASSES
+from nrdfer.labels import CLASSES, MAFW
 from nrdfer.params.rules import Float, Int, Pair, Rule, Seq, Text
 
 # Allowed values that several fields share
-Counts = Annotated[
-    dict[str, Int(0)],
-    BeforeValidator(lambda v: dict(v) if isinstance(v, Mapping) else v),
-    Rule(
-        f"a count >= 0 for each of {', '.join(CLASSES)}, not all 0",
-        lambda v: set(v) == set(CLASSES) and sum(v.values()) > 0,
-    ),
-    AfterValidator(types.MappingProxyType),
-]
+
+
+def class_counts(classes: tuple[str, ...]) -> Any:
+    """A mapping with a count >= 0 for each of ``classes`` (not all 0), read-only."""
+    return Annotated[
+        dict[str, Int(0)],
+        BeforeValidator(lambda v: dict(v) if isinstance(v, Mapping) else v),
+        Rule(
+            f"a count >= 0 for each of {', '.join(classes)}, not all 0",
+            lambda v: set(v) == set(classes) and sum(v.values()) > 0,
+        ),
+        AfterValidator(types.MappingProxyType),
+    ]
+
+
+Counts = class_counts(CLASSES)
 Path_ = r"[^\s\x00](.*[^\s\x00])?"  # no stray blank at either end
 PathText = Text("a path", Path_)
 PathOrEmpty = Text('a path, or "" (unused)', f"({Path_})?")
@@ -131,6 +138,10 @@ class SynthParams:
     afew_face_size: Pair(Float(0, 0.5, gt=True))
     afew_dark_share: Share
     afew_dark_gain: Pair(Float(0, 1, gt=True))
+    ferv39k_clips: Int(2, 10**6, zero="none")
+    ferv39k_test_share: Float(0, 1, gt=True, lt=True)
+    mafw_clips: Int(5, 10**6, zero="none")
+    mafw_class_counts: class_counts(MAFW.classes)
     fps: Int(1, 240)
     jpeg_quality: Quality
     intensity: Pair(Float(0, 5))
@@ -181,6 +192,7 @@ class EvaluateParams:
 @frozen
 class IngestParams:
     dfew_frames: Literal["clip_224x224", "clip_224x224_16f", "original"]
+    mafw_frames: Literal["frames", "clips", "root"]
     min_frames: Int(1, 10**6)
     verify_frames: bool
 
@@ -225,6 +237,8 @@ class DataParams:
 class SourceParams:
     dfew_root: PathText
     afew_root: PathText
+    ferv39k_root: PathText
+    mafw_root: PathText
 
 
 @frozen

@@ -17,15 +17,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import torch
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from torch import nn
 
 from nrdfer.errors import UserError
-from nrdfer.io import load_model_file
-from nrdfer.models import build_model
-from nrdfer.params import DetectAlignParams, EnhanceParams, ModelParams, from_dict
+from nrdfer.io import MODEL_FILE_DAMAGED, load_model_file
+from nrdfer.models import build_model, load_weights
+from nrdfer.params import (
+    DataParams,
+    DetectAlignParams,
+    EnhanceParams,
+    ModelParams,
+    allowed,
+    from_dict,
+)
 
 __all__ = ["InputSpec", "LoadedModel", "input_spec", "load_model_for_inference"]
 
@@ -78,18 +86,32 @@ def input_spec(preprocess: Mapping[str, Any], source: str) -> InputSpec:
             "that inference needs; it was written by an older train stage: re-run training "
             "(dvc repro) to write a model file that carries them"
         )
-    enhance = preprocess["enhance"]
+    enhance, detect = preprocess["enhance"], preprocess["detect_align"]
+    for key, value in (("detect_align", detect), ("enhance", enhance)):
+        if not isinstance(value, Mapping) and not (key == "enhance" and value is None):
+            raise UserError(
+                f"{source}: preprocess.{key} = {str(value)[:60]!r}: must be a mapping (the "
+                f"{key} params section){' or None' * (key == 'enhance')}; {MODEL_FILE_DAMAGED}"
+            )
     return InputSpec(
-        U=int(preprocess["U"]),
-        V=int(preprocess["V"]),
-        size=int(preprocess["size"]),
-        detect_align=from_dict(
-            DetectAlignParams,
-            {**DETECT_ALIGN_BEFORE, **preprocess["detect_align"]},
-            source=source,
-        ),
+        U=_sampling_value(preprocess, "U", source),
+        V=_sampling_value(preprocess, "V", source),
+        size=_sampling_value(preprocess, "size", source),
+        detect_align=from_dict(DetectAlignParams, {**DETECT_ALIGN_BEFORE, **detect}, source=source),
         enhance=None if enhance is None else from_dict(EnhanceParams, enhance, source=source),
     )
+
+
+def _sampling_value(preprocess: Mapping[str, Any], key: str, source: str) -> int:
+    """``preprocess[key]`` checked with the rule of the ``data`` section's field of that name."""
+    rule = get_type_hints(DataParams, include_extras=True)[key]
+    try:
+        return TypeAdapter(rule, config=ConfigDict(strict=True)).validate_python(preprocess[key])
+    except ValidationError:
+        raise UserError(
+            f"{source}: preprocess.{key} = {str(preprocess[key])[:60]!r}: must be "
+            f"{allowed(DataParams, key)} (as data.{key}); {MODEL_FILE_DAMAGED}"
+        ) from None
 
 
 @dataclass
@@ -139,13 +161,8 @@ def load_model_for_inference(path: str | Path, device: str | torch.device = "cpu
             f"the file's sampling gives U x V = {spec.frames} frames of {spec.size} px; the "
             "file is inconsistent, re-run training"
         )
-    model = build_model(params)
-    try:
-        model.load_state_dict(state["model_state"])
-    except RuntimeError as exc:
-        raise UserError(
-            f"{source}: the weights do not fit the recorded model params ({exc}); re-run training"
-        ) from None
+    model = build_model(params, source)
+    load_weights(model, state["model_state"], source)
     device = torch.device(device)
     model.to(device).eval()
     return LoadedModel(

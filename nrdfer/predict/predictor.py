@@ -14,8 +14,9 @@ The steps are those of the pipeline that made the training data, run on one vide
 5. resize to the model's input side, run the model and its snippet-based filter (Eq. 7).
 
 Only the sampled frames are warped; decoding runs twice in a stream (the first pass converts
-only the frames it detects on, the second only the sampled ones), so memory stays small for
-long 720p videos.
+only the frames it detects on, the second only the sampled ones), and each batch of clips is
+classified as soon as its frames are aligned, so memory does not grow with the video's length
+(``benchmarks/video_memory.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from nrdfer.errors import UserError
 from nrdfer.predict.decode import window_bounds
 from nrdfer.predict.loading import LoadedModel
 from nrdfer.preprocess.align import similarity_transform, warp
-from nrdfer.preprocess.enhance import enhance_dark_frames
+from nrdfer.preprocess.enhance import mean_luma
 from nrdfer.preprocess.faces import Face
 from nrdfer.preprocess.tools import build_detector, build_enhancer
 from nrdfer.preprocess.track import FaceTracker, detect_tracked, nearest_detected
@@ -290,39 +291,137 @@ def _tracked(
     return [face for _, face in detect_tracked(frames, predictor.detector, tracker)]
 
 
-def _aligned_crops(
+@dataclass
+class _Classified:
+    """What the streamed second pass returns: per clip (the whole video, then each window)
+    the model's outputs, the whole video's crops and the count of enhanced crops."""
+
+    probs: dict[int, np.ndarray] = field(default_factory=dict)
+    probs_seq: dict[int, np.ndarray] = field(default_factory=dict)
+    fired: dict[int, bool] = field(default_factory=dict)
+    attention: dict[int, np.ndarray | None] = field(default_factory=dict)
+    crops: np.ndarray | None = None  # (T, S, S, 3) of the whole video's clip
+    enhanced: int = 0
+
+
+def _classify_stream(
     stream: VideoStream,
-    wanted: set[int],
+    samples: list[np.ndarray],
     track: list[Face | None],
     predictor: Predictor,
     timer: _Timer,
     every: int,
-) -> dict[int, np.ndarray]:
-    """Second pass: the aligned crop of every wanted position. A wanted frame the first pass
-    did not detect on is detected now, and the face that continues the track's nearest
-    detection is taken; where none does (or no face is found), the nearest detection's
-    landmarks are used. Fills the track in for the frames detected here."""
-    size = predictor.loaded.spec.detect_align.output_size
-    frames: dict[int, np.ndarray] = {}
-    first: np.ndarray | None = None
-    for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
-        if frame.rgb is not None:
-            frames[frame.position] = rgb = _same_size(frame.rgb, first)
-            first = rgb if first is None else first
+) -> _Classified:
+    """Second pass, streamed: decode the sampled frames in order, align each (a frame the first
+    pass did not detect on is detected now, in detector batches, and the face that continues
+    the track's nearest detection is taken; where none does, the nearest detection's landmarks
+    are used), enhance the dark crops (in enhancer batches, in frame order), and classify each
+    batch of clips (``predictor.batch_size``: the whole video and the first windows, then the
+    next windows ...) as soon as its crops are ready. Frames and crops are let go once no
+    batch needs them, so memory does not grow with the video's length; the batches, their
+    order and contents are those of classifying everything at the end (same results).
+    Fills the track in for the frames detected here."""
+    spec = predictor.loaded.spec
+    size, detect_batch = spec.detect_align.output_size, spec.detect_align.batch_size
+    enhancer = predictor.enhancer if spec.enhance is not None else None
+    enhance_batch = max(1, getattr(enhancer, "batch_size", 1))
+    step = predictor.batch_size
+    groups = [list(range(g, min(g + step, len(samples)))) for g in range(0, len(samples), step)]
+    members = [sorted({int(i) for k in group for i in samples[k]}) for group in groups]
+    groups_of: dict[int, list[int]] = {}
+    for g, positions in enumerate(members):
+        for p in positions:
+            groups_of.setdefault(p, []).append(g)
+    waiting_for = [len(positions) for positions in members]  # crops each group still needs
+    users = {p: len(gs) for p, gs in groups_of.items()}  # groups not yet classified, per crop
+    result = _Classified()
+    crops: dict[int, np.ndarray] = {}
+    decoded: list[tuple[int, np.ndarray]] = []  # frames not yet aligned, in order
+    undetected: list[int] = []  # of those, the ones to detect first
+    dark: list[tuple[int, np.ndarray]] = []  # crops waiting for the enhancer, in order
     with timer("detect_align"):
         source = nearest_detected([f is not None for f in track])
-        todo = sorted(p for p in frames if p % every)  # wanted, not detected in the first pass
-        for start in range(0, len(todo), predictor.loaded.spec.detect_align.batch_size):
-            part = todo[start : start + predictor.loaded.spec.detect_align.batch_size]
-            stack = np.stack([frames[p] for p in part])  # (n, H, W, 3)
-            follow = [FaceTracker(track[source[p]]) for p in part]
-            for p, face in zip(part, _tracked(stack, predictor, follow), strict=True):
-                track[p] = face
-        crops = {}
-        for p, rgb in frames.items():
-            face = track[p] if track[p] is not None else track[source[p]]
-            crops[p] = warp(rgb, similarity_transform(face.landmarks_array(), size), size)  # type: ignore[union-attr]
-    return crops
+
+    def classify(g: int) -> None:
+        with timer("detect_align"):
+            clips = np.stack(
+                [resize_clip([crops[int(i)] for i in samples[k]], spec.size) for k in groups[g]]
+            )  # (clips, T, 3, size, size)
+        with timer("model"):
+            out = predictor.classify(clips)
+        for j, k in enumerate(groups[g]):
+            result.probs[k], result.probs_seq[k] = out["probs"][j], out["probs_seq"][j]  # type: ignore[index]
+            result.fired[k] = bool(out["fired"][j])  # type: ignore[index]
+            result.attention[k] = None if out["attention"] is None else out["attention"][j]
+        if g == 0:
+            result.crops = np.stack([crops[int(i)] for i in samples[0]])  # (T, S, S, 3)
+        for p in members[g]:
+            users[p] -= 1
+            if not users[p]:
+                del crops[p]
+
+    def ready(p: int, crop: np.ndarray) -> None:
+        crops[p] = crop
+        for g in groups_of[p]:
+            waiting_for[g] -= 1
+            if not waiting_for[g]:
+                classify(g)
+
+    def enhance_dark() -> None:
+        stack = np.stack([c for _, c in dark])  # (n, S, S, 3)
+        with timer("detect_align"):
+            stack[...] = enhancer.enhance(stack)  # type: ignore[union-attr]
+        result.enhanced += len(dark)
+        done = [p for p, _ in dark]
+        dark.clear()
+        for p, crop in zip(done, stack, strict=True):
+            ready(p, crop)
+
+    def align_decoded() -> None:
+        with timer("detect_align"):
+            if undetected:
+                stack = np.stack([rgb for p, rgb in decoded if p in undetected])  # (n, H, W, 3)
+                follow = [FaceTracker(track[source[p]]) for p in undetected]
+                for p, face in zip(undetected, _tracked(stack, predictor, follow), strict=True):
+                    track[p] = face
+                undetected.clear()
+            aligned = []
+            for p, rgb in decoded:
+                face = track[p] if track[p] is not None else track[source[p]]
+                matrix = similarity_transform(face.landmarks_array(), size)  # type: ignore[union-attr]
+                aligned.append((p, warp(rgb, matrix, size)))
+            decoded.clear()
+        for p, crop in aligned:
+            if enhancer is None or mean_luma(crop)[0] >= spec.enhance.dark_threshold:  # type: ignore[union-attr]
+                ready(p, crop)
+                continue
+            dark.append((p, crop))
+            if len(dark) == enhance_batch:
+                enhance_dark()
+
+    wanted = set(groups_of)
+    first: np.ndarray | None = None
+    for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
+        if frame.rgb is None:
+            continue
+        rgb = _same_size(frame.rgb, first)
+        first = rgb if first is None else first
+        decoded.append((frame.position, rgb))
+        if frame.position % every:
+            undetected.append(frame.position)
+            if len(undetected) == detect_batch:
+                align_decoded()
+        elif not undetected:
+            align_decoded()
+    if decoded:
+        align_decoded()
+    if dark:
+        enhance_dark()
+    if any(waiting_for):
+        raise UserError(
+            f"{stream.path}: the video decoded differently on the second pass; re-encode it"
+        )
+    return result
 
 
 def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -> VideoResult:
@@ -358,33 +457,20 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
     bounds = window_bounds(times, window, stream.frame_time)
     spans = [(0, n), *bounds]
     samples = [s + sample_indices(e - s, spec.U, spec.V, train=False) for s, e in spans]
-    wanted = {int(i) for idx in samples for i in idx}
-    crops = _aligned_crops(stream, wanted, track, predictor, timer, every)
+    out = _classify_stream(stream, samples, track, predictor, timer, every)
     detected = sum(f is not None for f in track)
-    if set(crops) != wanted:
-        raise UserError(f"{path}: the video decoded differently on the second pass; re-encode it")
-
-    with timer("detect_align"):
-        order = sorted(crops)
-        enhanced = 0
-        if predictor.enhancer is not None and spec.enhance is not None:
-            stack = np.stack([crops[p] for p in order])  # (F, S, S, 3)
-            stack, dark, _ = enhance_dark_frames(
-                stack, predictor.enhancer, spec.enhance.dark_threshold
-            )
-            crops = dict(zip(order, stack, strict=True))
-            enhanced = int(dark.sum())
-        clips = np.stack(
-            [resize_clip([crops[int(i)] for i in idx], spec.size) for idx in samples]
-        )  # (1 + windows, T, 3, size, size)
-    with timer("model"):
-        out = predictor.classify(clips)
+    values = [*out.probs.values(), *out.probs_seq.values(), *out.attention.values()]
+    if not all(v is None or np.isfinite(v).all() for v in values):
+        raise UserError(
+            f"{path}: the model's output holds NaN or Inf; the model file "
+            f"{predictor.loaded.path} is damaged: use another one or re-run training"
+        )
 
     frame_time = stream.frame_time
     results = []
     for k, ((s, e), idx) in enumerate(zip(spans, samples, strict=True)):
-        probs, probs_seq = out["probs"][k], out["probs_seq"][k]  # type: ignore[index]
-        attention = None if out["attention"] is None else _per_frame(out["attention"][k], len(idx))
+        probs, probs_seq, weights = out.probs[k], out.probs_seq[k], out.attention[k]
+        attention = None if weights is None else _per_frame(weights, len(idx))
         results.append(
             ClipResult(
                 start=times[s],
@@ -394,7 +480,7 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
                 label=classes[int(np.argmax(probs))],
                 probs={c: float(p) for c, p in zip(classes, probs, strict=True)},
                 probs_seq={c: float(p) for c, p in zip(classes, probs_seq, strict=True)},
-                filter_fired=bool(out["fired"][k]),  # type: ignore[index]
+                filter_fired=out.fired[k],
                 attention=attention,
             )
         )
@@ -405,11 +491,11 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
         duration=times[-1] - times[0] + frame_time,
         frames=n,
         detected_frames=detected,
-        enhanced_frames=enhanced,
+        enhanced_frames=out.enhanced,
         clip=results[0],
         windows=results[1:],
         timings=dict(timer.seconds),
-        crops=np.stack([crops[int(i)] for i in samples[0]]),  # (T, S, S, 3)
+        crops=out.crops,  # type: ignore[arg-type]
     )
 
 

@@ -12,7 +12,11 @@ resumable:
   and, for ``ok``, whose folder exists; so an interrupted run loses at most the clips in
   progress, and a changed parameter or input redoes exactly the clips it affects;
 - a clip that fails (an unreadable video) is reported with status ``error`` (its state file
-  records it for the report) and retried on the next run; the others finish.
+  records it for the report) and retried on the next run; the others finish;
+- two videos that would write one clip folder (``clip1.avi`` and ``clip1.mp4`` side by side)
+  are both left out and reported ``duplicate_id``, as the AFEW ingest leaves out a pair of
+  clips with one id; a video whose clip folder would hold another's (``a/b.avi`` next to
+  ``a/b/c.avi``) is reported ``nested_clip`` with that other one (:func:`clip_conflicts`).
 
 The per-clip report CSV is written at the end from all state files, atomically.
 """
@@ -25,6 +29,7 @@ import json
 import multiprocessing as mp
 import shutil
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,17 +40,23 @@ from tqdm import tqdm
 from nrdfer.errors import UserError
 from nrdfer.io import atomic_open, claim_dir, write_json
 from nrdfer.params import DetectAlignParams, EnhanceParams, to_dict
-from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_video
+from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_stream
 from nrdfer.preprocess.video import (
     list_frame_dirs,
     list_videos,
     read_frames,
-    read_video,
+    video_frames,
     write_frames_atomic,
 )
 
 STATE_DIR = ".state"
 """Hidden folder under an output root holding one JSON report row per finished clip."""
+
+STATUS_DUPLICATE = "duplicate_id"
+"""detect_align: two videos of one folder share a stem; both are left out (as in AFEW ingest)."""
+
+STATUS_NESTED = "nested_clip"
+"""detect_align: one video's clip folder would hold another's (``a/b.avi`` and ``a/b/c.avi``)."""
 
 DETECT_COLUMNS = ("clip", "status", "frames", "detected_frames", "max_faces", "reason")
 ENHANCE_COLUMNS = (
@@ -69,6 +80,7 @@ class JobSummary:
     processed: int
     skipped: int
     by_status: dict[str, int]
+    refused: int = 0
 
 
 def _state_path(out_root: Path, clip: str) -> Path:
@@ -199,22 +211,28 @@ class _DetectTask:
         clip = str(Path(rel).with_suffix(""))
         row: dict[str, Any] = {"clip": clip, "frames": 0, "detected_frames": 0, "max_faces": 0}
         row["key"] = job_key(p, self.videos_root / rel)
-        try:
-            frames = read_video(self.videos_root / rel, p.frame_stride, p.max_frames)
-            result = faces_in_video(frames, _WORKER["tool"], p.output_size, p.detect_every)
+        path = self.videos_root / rel
+        try:  # streamed: memory does not grow with the video's length
+            result, crops = faces_in_stream(
+                lambda: video_frames(path, p.frame_stride, p.max_frames),
+                _WORKER["tool"],
+                p.output_size,
+                p.detect_every,
+                name=str(path),
+            )
+            if crops is not None:
+                write_frames_atomic(self.out_root / clip, crops, p.jpeg_quality)
         except UserError as exc:
             row.update(status=STATUS_ERROR, reason=str(exc))
             write_json(_state_path(self.out_root, clip), row)
             return row
         row.update(
-            frames=len(frames),
+            frames=len(result.track),
             detected_frames=result.detected,
             max_faces=max(result.faces_per_frame),
             status=result.status,
             reason="" if result.status == STATUS_OK else "no face found in any frame",
         )
-        if result.status == STATUS_OK:
-            write_frames_atomic(self.out_root / clip, result.crops, p.jpeg_quality)
         write_json(_state_path(self.out_root, clip), row)
         return row
 
@@ -230,6 +248,77 @@ class _DetectorFactory:
         return build_detector(self.params, self.device, threads=1 if self.params.workers > 1 else 0)
 
 
+def clip_conflicts(rels: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The clips that more than one video would write, or that would hold another clip.
+
+    A clip is a video's path without its suffix; its aligned frames go to the folder of that
+    name. ``clip1.avi`` and ``clip1.mp4`` side by side both name ``clip1`` (``duplicate_id``);
+    ``a/b.avi`` names the folder ``a/b`` that ``a/b/c.avi``'s clip ``a/b/c`` lies in
+    (``nested_clip``; replacing ``a/b`` would delete it). Both sides of a conflict are left out.
+
+    Args:
+        rels: video paths relative to the videos root, as :func:`list_videos` returns them.
+
+    Returns:
+        ``clip -> {"status", "reason"}`` for every clip left out.
+    """
+    sources: dict[str, list[str]] = defaultdict(list)
+    for rel in rels:
+        sources[Path(rel).with_suffix("").as_posix()].append(rel)
+    out: dict[str, dict[str, str]] = {}
+    for clip, files in sources.items():
+        if len(files) > 1:
+            names = ", ".join(sorted(Path(f).name for f in files))
+            out[clip] = {
+                "status": STATUS_DUPLICATE,
+                "reason": f"{len(files)} videos would write this one clip folder ({names}); "
+                "both are left out: rename or remove one and re-run",
+            }
+    clips = sorted(sources)
+    for i, clip in enumerate(clips):  # sorted: the clips inside ``clip/`` follow it
+        inside = []
+        for other in clips[i + 1 :]:
+            if not other.startswith(clip + "/"):
+                break
+            inside.append(other)
+        for other in inside:
+            out.setdefault(other, {
+                "status": STATUS_NESTED,
+                "reason": f"lies inside the clip folder of {', '.join(sorted(sources[clip]))}; "
+                "both are left out: rename one and re-run",
+            })  # fmt: skip
+        if inside:
+            out.setdefault(clip, {
+                "status": STATUS_NESTED,
+                "reason": f"its clip folder would hold the clip folder of "
+                f"{', '.join(sorted(f for o in inside for f in sources[o]))}; both are left "
+                "out: rename one and re-run",
+            })  # fmt: skip
+    return out
+
+
+def _refuse(out_root: Path, clip: str, conflict: dict[str, str]) -> None:
+    """Record a clip left out by :func:`clip_conflicts` and remove what an earlier run wrote
+    for it (when one of the videos was alone), so no clip folder stands for both."""
+    row = {"clip": clip, "frames": 0, "detected_frames": 0, "max_faces": 0, **conflict}
+    state = _state_path(out_root, clip)
+    try:
+        same = json.loads(state.read_text(encoding="utf-8")) == row
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        write_json(state, row)
+    folder = out_root / clip
+    if not folder.is_dir():
+        return
+    if not any(p.is_dir() for p in folder.iterdir()):
+        shutil.rmtree(folder)
+        return
+    for frame in folder.iterdir():  # its frames only: a nested clip's folder lies inside
+        if frame.is_file():
+            frame.unlink()
+
+
 def detect_align_tree(
     videos_root: str | Path,
     out_root: str | Path,
@@ -242,8 +331,8 @@ def detect_align_tree(
     Args:
         videos_root: folder of videos (searched recursively; layout mirrored).
         out_root: where the per-clip folders of aligned JPEG frames go.
-        report: CSV with one row per video: clip, status (ok | no_face | error), frames,
-            detected_frames, max_faces, reason.
+        report: CSV with one row per clip folder: clip, status (ok | no_face | error |
+            duplicate_id | nested_clip), frames, detected_frames, max_faces, reason.
         params: the ``detect_align`` section.
         device: torch device for the ResNet-50 backend.
 
@@ -254,13 +343,17 @@ def detect_align_tree(
     rels = [str(r) for r in list_videos(videos_root)]
     if not rels:
         raise UserError(f"{videos_root}: no videos found (looked for {', '.join(_exts())})")
-    clips = [str(Path(r).with_suffix("")) for r in rels]
+    conflicts = clip_conflicts(rels)
     claim_dir(out_root, "the detect_align stage", legacy=STATE_DIR)
     remove_leftovers(out_root)
+    for clip, conflict in sorted(conflicts.items()):
+        _refuse(out_root, clip, conflict)
+        print(f"detect_align: left out {clip}: {conflict['reason']}", file=sys.stderr)
+    usable = [r for r in rels if Path(r).with_suffix("").as_posix() not in conflicts]
     todo = [
         r
-        for r, c in zip(rels, clips, strict=True)
-        if not _done(out_root, c, job_key(params, videos_root / r))
+        for r in usable
+        if not _done(out_root, str(Path(r).with_suffix("")), job_key(params, videos_root / r))
     ]
     factory = _DetectorFactory(params, device)
     tool = factory() if todo else None  # fails here, once, on a missing weights file
@@ -272,8 +365,14 @@ def detect_align_tree(
         "detect_align",
         tool,
     )
+    for rel in rels:
+        conflict = conflicts.get(Path(rel).with_suffix("").as_posix())
+        if conflict is not None:  # counted per video
+            by_status[conflict["status"]] = by_status.get(conflict["status"], 0) + 1
+    clips = list(dict.fromkeys(str(Path(r).with_suffix("")) for r in rels))  # one row per clip
     _write_report(out_root, clips, Path(report), DETECT_COLUMNS)
-    return JobSummary(len(rels), len(todo), len(rels) - len(todo), by_status)
+    refused = len(rels) - len(usable)
+    return JobSummary(len(rels), len(todo), len(usable) - len(todo), by_status, refused)
 
 
 def _exts() -> tuple[str, ...]:
@@ -370,6 +469,9 @@ __all__ = [
     "ENHANCE_COLUMNS",
     "JobSummary",
     "STATE_DIR",
+    "STATUS_DUPLICATE",
+    "STATUS_NESTED",
+    "clip_conflicts",
     "detect_align_tree",
     "enhance_tree",
     "remove_leftovers",

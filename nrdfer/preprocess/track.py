@@ -16,18 +16,22 @@ fine pass on every frame. Frames with neither a detection nor an interpolation t
 the alignment transform of the nearest frame with one (the earlier on a tie), so the clip keeps
 every frame. A clip with no face at all is reported, not written.
 
-:func:`faces_in_video` is the one function the ``detect_align`` stage and single-video
-inference both call.
+:func:`faces_in_stream` is what the ``detect_align`` stage and ``nrdfer faces`` call on a
+video (memory does not grow with its length); :func:`faces_in_video` is the same on frames in
+memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from nrdfer.errors import UserError
 from nrdfer.preprocess.align import similarity_transform, warp
 from nrdfer.preprocess.faces import Face, FaceDetector, largest_face, merge_faces
 
@@ -250,13 +254,16 @@ def nearest_detected(detected: Sequence[bool]) -> list[int]:
     Raises:
         ValueError: no frame has a detection.
     """
-    idx = np.flatnonzero(np.asarray(detected, dtype=bool))
+    idx = np.flatnonzero(np.asarray(detected, dtype=bool))  # (D,) sorted
     if idx.size == 0:
         raise ValueError("no frame has a detection")
-    frames = np.arange(len(detected))
-    # distance of every frame to every detected frame: (T, D); argmin takes the first = earlier
-    dist = np.abs(frames[:, None] - idx[None, :])
-    return idx[dist.argmin(1)].tolist()
+    frames = np.arange(len(detected))  # (T,)
+    # the detected frames on either side of each frame: O(T log D) time, O(T) memory
+    after = np.minimum(np.searchsorted(idx, frames), idx.size - 1)  # first >= frame (or last)
+    before = np.maximum(after - 1, 0)
+    later, earlier = idx[after], idx[before]
+    pick = np.where(np.abs(earlier - frames) <= np.abs(later - frames), earlier, later)
+    return pick.tolist()
 
 
 @dataclass
@@ -265,7 +272,8 @@ class VideoFaces:
 
     Attributes:
         status: ``ok`` or ``no_face``.
-        crops: uint8 (T, S, S, 3) aligned RGB crops, or None when no face was found.
+        crops: uint8 (T, S, S, 3) aligned RGB crops, or None when no face was found (and
+            from :func:`faces_in_stream`, which hands the crops out one at a time).
         track: the tracked face per frame: detected on a key frame or interpolated between
             two (None where neither).
         source: for each frame, the index of the frame whose landmarks aligned it.
@@ -291,12 +299,145 @@ def align_track(
 ) -> tuple[np.ndarray, list[int]]:
     """Aligned crops (T, S, S, 3) of a track, gaps filled from the nearest detected frame."""
     source = nearest_detected([f is not None for f in track])
-    matrices = {
-        i: similarity_transform(track[i].landmarks_array(), output_size)  # type: ignore[union-attr]
-        for i in set(source)
-    }
-    crops = np.stack([warp(frames[t], matrices[s], output_size) for t, s in enumerate(source)])
+    crops = np.stack(list(warp_track(frames, track, source, output_size)))
     return crops, source  # (T, S, S, 3)
+
+
+def warp_track(
+    frames: Iterable[np.ndarray],
+    track: Sequence[Face | None],
+    source: Sequence[int],
+    output_size: int,
+    name: str = "the video",
+) -> Iterator[np.ndarray]:
+    """The aligned crop (S, S, 3) of each frame, one at a time: frame ``t`` warped with the
+    transform of ``track[source[t]]``'s landmarks.
+
+    Raises:
+        UserError: ``frames`` holds another number of frames than the track (a video that
+            decodes differently the second time; ``name`` names it).
+    """
+    current, matrix = -1, None
+    count = 0
+    for frame in frames:
+        if count == len(source):
+            count += 1  # one more than the track: stop
+            break
+        if source[count] != current:  # source never decreases: each transform is made once
+            current = source[count]
+            matrix = similarity_transform(track[current].landmarks_array(), output_size)  # type: ignore[union-attr]
+        yield warp(frame, matrix, output_size)
+        count += 1
+    if count != len(source):
+        raise UserError(
+            f"{name}: decoded to another number of frames on the second pass than on the "
+            f"first ({len(source)}); re-encode it"
+        )
+
+
+RETAIN_BYTES = 256 * 2**20
+"""A clip whose decoded frames take at most this many bytes is kept in memory between tracking
+and warping (AFEW's clips: one decode); a longer video is decoded a second time for the warp,
+so memory does not grow with its length."""
+
+
+def track_stream(
+    frames: Iterable[np.ndarray],
+    detector: FaceDetector,
+    detect_every: int = 1,
+    retain_bytes: float = 0,
+) -> tuple[VideoFaces, list[np.ndarray] | None]:
+    """Detect and track the face through frames given one at a time (the first pass of
+    :func:`faces_in_stream`). Holds at most one detector batch of key frames and the frames
+    between them, plus the frames themselves while they take at most ``retain_bytes``.
+
+    Returns:
+        The track (``crops`` None) and the frames when they were kept, else None.
+    """
+    every = max(1, detect_every)
+    batch = getattr(detector, "batch_size", 16)
+    tracker = FaceTracker()
+    track: list[Face | None] = []
+    counts: list[int] = []
+    keys: list[int] = []
+    pending: list[int] = []  # key frames not yet detected
+    held: list[np.ndarray] = []  # frames from index ``base`` on
+    base = 0
+    kept: list[np.ndarray] | None = []
+    kept_bytes = 0
+
+    def flush() -> None:
+        nonlocal held, base, pending
+        stack = np.stack([held[k - base] for k in pending])  # (n, H, W, 3)
+        for k, (faces, face) in zip(pending, detect_tracked(stack, detector, tracker), strict=True):
+            track[k], counts[k] = face, len(faces)
+        span = keys[bisect.bisect_left(keys, base) :]  # detected keys from the last handled on
+        for k0, k1 in zip(span[:-1], span[1:], strict=True):  # one interval at a time
+            if k1 - k0 < 2:
+                continue  # no frame between them
+            between = np.stack(held[k0 - base : k1 - base + 1])  # (k1 - k0 + 1, H, W, 3)
+            filled = track_between(between, track[k0 : k1 + 1], [0, k1 - k0])
+            track[k0 + 1 : k1] = filled[1:-1]
+        held, base, pending = held[span[-1] - base :], span[-1], []
+
+    n = 0
+    for t, frame in enumerate(frames):
+        n = t + 1
+        held.append(frame)
+        track.append(None)
+        counts.append(0)
+        if kept is not None:
+            kept_bytes += frame.nbytes
+            kept.append(frame)
+            if kept_bytes > retain_bytes:
+                kept = None
+        if t % every == 0:
+            keys.append(t)
+            pending.append(t)
+            if len(pending) == batch:
+                flush()
+    if n == 0:
+        raise ValueError("no frames")
+    if keys[-1] != n - 1:
+        keys.append(n - 1)
+        pending.append(n - 1)
+    if pending:
+        flush()
+    if all(f is None for f in track):
+        return VideoFaces(STATUS_NO_FACE, None, track, [], counts, keys), kept
+    source = nearest_detected([f is not None for f in track])
+    return VideoFaces(STATUS_OK, None, track, source, counts, keys), kept
+
+
+def faces_in_stream(
+    open_frames: Callable[[], Iterable[np.ndarray]],
+    detector: FaceDetector,
+    output_size: int,
+    detect_every: int = 1,
+    retain_bytes: float = RETAIN_BYTES,
+    name: str = "the video",
+) -> tuple[VideoFaces, Iterator[np.ndarray] | None]:
+    """:func:`faces_in_video` in constant memory: the frames are read once to track the face,
+    and once more (from memory when they took at most ``retain_bytes``, else by calling
+    ``open_frames`` again) to warp them.
+
+    Args:
+        open_frames: returns an iterable over the clip's frames, the same each call.
+        detector: a face detector backend.
+        output_size: side of the aligned square crops.
+        detect_every: run the detector on every n-th frame and the last.
+        retain_bytes: keep the decoded frames for the warp while they take at most this.
+        name: the video, for the error of one that decodes differently the second time.
+
+    Returns:
+        The track (``crops`` None) and an iterator over the aligned crops (S, S, 3), or None
+        when no frame has a face.
+    """
+    result, kept = track_stream(open_frames(), detector, detect_every, retain_bytes)
+    if result.status != STATUS_OK:
+        return result, None
+    frames = kept if kept is not None else open_frames()
+    return result, warp_track(frames, result.track, result.source, output_size, name)
 
 
 def faces_in_video(
@@ -315,19 +456,9 @@ def faces_in_video(
     Returns:
         The aligned clip, or status ``no_face`` (crops None) when no frame has a face.
     """
-    n = len(frames)
-    keys = key_frames(n, max(1, detect_every))
-    tracker = FaceTracker()
-    batch = getattr(detector, "batch_size", 16)
-    found: list[tuple[list[Face], Face | None]] = []
-    for start in range(0, len(keys), batch):
-        found.extend(detect_tracked(frames[keys[start : start + batch]], detector, tracker))
-    track: list[Face | None] = [None] * n
-    counts = [0] * n
-    for k, (faces, face) in zip(keys, found, strict=True):
-        track[k], counts[k] = face, len(faces)
-    track = track_between(frames, track, keys)
-    if all(f is None for f in track):
-        return VideoFaces(STATUS_NO_FACE, None, track, [], counts, keys)
-    crops, source = align_track(frames, track, output_size)
-    return VideoFaces(STATUS_OK, crops, track, source, counts, keys)
+    result, crops = faces_in_stream(
+        lambda: iter(frames), detector, output_size, detect_every, retain_bytes=math.inf
+    )
+    if crops is not None:
+        result.crops = np.stack(list(crops))  # (T, S, S, 3)
+    return result

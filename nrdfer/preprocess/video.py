@@ -1,11 +1,13 @@
 """Reading videos, images and frame folders; writing frame folders atomically.
 
 Videos are decoded with PyAV by one reader, :class:`VideoStream` (frames on demand, with their
-timestamps; ``nrdfer predict`` streams a long video through it), and :func:`read_video` (a short
-clip's frames in memory, for the detect_align stage and ``nrdfer faces``) is built on it.
+timestamps; ``nrdfer predict`` streams a long video through it); :func:`video_frames` (the
+frames one at a time, for the detect_align stage and ``nrdfer faces``) and :func:`read_video`
+(a short clip's frames in memory) are built on it.
 Anything PyAV cannot open or decode raises :class:`~nrdfer.errors.UserError` naming the file,
 so a batch job can report one bad video and carry on with the others; a truncated file keeps
-what decoded before the damage.
+what decoded before the damage. Frames come out as they are shown: a display matrix (a phone's
+portrait video stores landscape frames with "rotate 90") is applied (:func:`display_orientation`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -62,6 +65,56 @@ class DecodedFrame:
     rgb: np.ndarray | None
 
 
+def orientation_of_matrix(matrix: Sequence[float]) -> tuple[int, bool]:
+    """Quarter turns (counter-clockwise) and mirroring that show a frame as a display matrix
+    says: the frame is shown as ``fliplr(rot90(frame, turns))`` when ``mirror``, else as
+    ``rot90(frame, turns)``.
+
+    Args:
+        matrix: the 3 x 3 display matrix, row-major (FFmpeg's ``AV_FRAME_DATA_DISPLAYMATRIX``,
+            the mp4 ``tkhd`` matrix), as numbers; scale and translation do not matter.
+
+    FFmpeg's convention: a counter-clockwise rotation by ``r`` has ``(m0, m1, m3, m4) =
+    (cos r, -sin r, sin r, cos r)`` (PyAV's ``frame.rotation`` reads back ``r``), a mirror
+    applied after it negates the first column (``m0``, ``m3``); a vertical mirror is a
+    horizontal one after half a turn. A matrix that is not a multiple of a quarter turn is
+    taken as the nearest one.
+    """
+    m0, m1, m3, m4 = (float(matrix[i]) for i in (0, 1, 3, 4))
+    scale = max(abs(m0), abs(m1), abs(m3), abs(m4))
+    if not math.isfinite(scale) or scale == 0:
+        return 0, False
+    mirror = m0 * m4 - m1 * m3 < 0  # a reflection flips the sign of the determinant
+    if mirror:
+        m0, m3 = -m0, -m3
+    angle = math.degrees(math.atan2(m3, m0))  # counter-clockwise
+    return round(angle / 90) % 4, mirror
+
+
+def display_orientation(frame: Any) -> tuple[int, bool]:
+    """:func:`orientation_of_matrix` of a PyAV frame's display matrix side data ((0, False)
+    without one). The matrix is the stream's (the container's track header): read it from the
+    first frame only; reading PyAV's ``side_data`` of every frame of a 720p video held on to
+    hundreds of MB."""
+    from av.sidedata.sidedata import Type
+
+    data = frame.side_data.get(Type.DISPLAYMATRIX)
+    if data is None:
+        return 0, False
+    raw = bytes(data)
+    if len(raw) < 36:
+        return 0, False
+    return orientation_of_matrix(np.frombuffer(raw[:36], dtype="<i4").astype(np.float64))
+
+
+def orient(rgb: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
+    """A decoded frame (H, W, 3) as it is shown (:func:`orientation_of_matrix`)."""
+    if not turns and not mirror:
+        return rgb
+    out = np.rot90(rgb, turns)  # counter-clockwise, (H, W) -> (W, H) for odd turns
+    return np.ascontiguousarray(out[:, ::-1] if mirror else out)
+
+
 class VideoStream:
     """Iterate over a video's frames (every ``stride``-th), decoding on demand.
 
@@ -94,6 +147,7 @@ class VideoStream:
 
         require_file(self.path, "video")  # missing, or a folder given as a video
         yielded = 0
+        orientation: tuple[int, bool] | None = None  # the stream's, from its first frame
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
@@ -108,7 +162,11 @@ class VideoStream:
                     position = index // self.stride
                     time = frame.time if frame.time is not None else index / self.fps
                     need = want is None or position in want
-                    rgb = frame.to_ndarray(format="rgb24") if need else None
+                    rgb = None
+                    if need:  # as shown: the display matrix applied
+                        if orientation is None:  # read once: PyAV's side data costs memory
+                            orientation = display_orientation(frame)
+                        rgb = orient(frame.to_ndarray(format="rgb24"), *orientation)
                     yield DecodedFrame(position, index, float(time), rgb)
                     yielded += 1
                     if stop is not None and position >= stop:
@@ -142,14 +200,33 @@ class VideoStream:
         return self.stride / self.fps
 
 
-def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.ndarray:
-    """Decode a video into RGB frames (all in memory: AFEW's short clips; a long video streams
-    through :class:`VideoStream` instead).
+def video_frames(path: str | Path, stride: int = 1, max_frames: int = 0) -> Iterator[np.ndarray]:
+    """A video's RGB frames (H, W, 3) uint8, one at a time, all of the first frame's size (a
+    resolution change mid-stream is resized away).
 
     Args:
         path: the video file.
         stride: keep every ``stride``-th frame.
         max_frames: keep at most this many frames (after the stride); 0 keeps all.
+
+    Raises:
+        UserError: the file is missing, cannot be decoded, or holds no frames.
+    """
+    stop = max_frames - 1 if max_frames > 0 else None
+    size: tuple[int, int] | None = None
+    for frame in VideoStream(path, stride).frames(stop=stop):
+        rgb = frame.rgb
+        if size is None:
+            size = rgb.shape[:2]
+        elif rgb.shape[:2] != size:
+            rgb = cv2.resize(rgb, (size[1], size[0]))
+        yield rgb
+
+
+def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.ndarray:
+    """Decode a video into RGB frames (all in memory: short clips and tests; the detect_align
+    stage and ``nrdfer faces`` stream :func:`video_frames`, ``nrdfer predict``
+    :class:`VideoStream`).
 
     Returns:
         uint8 array (T, H, W, 3), RGB.
@@ -157,13 +234,7 @@ def read_video(path: str | Path, stride: int = 1, max_frames: int = 0) -> np.nda
     Raises:
         UserError: the file is missing, cannot be decoded, or holds no frames.
     """
-    stop = max_frames - 1 if max_frames > 0 else None
-    frames = [f.rgb for f in VideoStream(path, stride).frames(stop=stop)]
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:  # a resolution change mid-stream: resize to the first frame's size
-        h, w = frames[0].shape[:2]
-        frames = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h)) for f in frames]
-    return np.stack(frames)  # (T, H, W, 3)
+    return np.stack(list(video_frames(path, stride, max_frames)))  # (T, H, W, 3)
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -82,3 +82,47 @@ def make_afew(root: Path, clips: dict[tuple[str, str, str], int], *, video: bool
         else:
             write_frames(folder / clip, n, pattern="{frame:05d}")
     return root
+
+
+def make_ferv39k(
+    root: Path,
+    clips: dict[str, int],
+    rows: dict[str, list[str]],
+    *,
+    nested: bool = False,
+) -> Path:
+    """A FERV39k tree: clips {"Scene/Emotion/clip": n frames (0 = no folder)} as zero-padded
+    frame folders, and the split files' raw rows {"train": [...], "test": [...]}."""
+    base = root / "2_ClipsforFaceCrop"
+    if nested:
+        base = base / "2_ClipsforFaceCrop"
+    base.mkdir(parents=True, exist_ok=True)
+    for i, (path, n) in enumerate(clips.items()):
+        if n > 0:
+            write_frames(base / path, n, label=i % 7, pattern="{frame:04d}")
+    setups = root / "4_setups" / "All_scenes"
+    setups.mkdir(parents=True, exist_ok=True)
+    for split, lines in rows.items():
+        (setups / f"{split}_All.csv").write_text("".join(f"{line}\n" for line in lines))
+    return root
+
+
+def make_mafw(
+    root: Path,
+    clips: dict[str, int],
+    folds: dict[int, dict[str, list[str]]],
+    *,
+    split_parent: str = "Train & Test Set",
+) -> Path:
+    """A MAFW tree: clips {"00025": n frames (0 = no folder)} under data/frames/, and per fold k
+    the raw rows of set_k/train.txt and set_k/test.txt ({k: {"train": [...], "test": [...]}})."""
+    for i, (clip, n) in enumerate(clips.items()):
+        if n > 0:
+            write_frames(root / "data" / "frames" / clip, n, label=i % 7, pattern="{frame:05d}")
+    (root / "data" / "frames").mkdir(parents=True, exist_ok=True)
+    for k, parts in folds.items():
+        folder = root / split_parent / "single" / "no_caption" / f"set_{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for part, lines in parts.items():
+            (folder / f"{part}.txt").write_text("".join(f"{line}\n" for line in lines))
+    return root

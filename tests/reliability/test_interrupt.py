@@ -101,7 +101,7 @@ def test_detect_align_killed_mid_run_resumes_to_identical_outputs(demo, tmp_path
     out = tmp_path / "run"
     states = out / "faces/.state"
     rc = kill_when(
-        [sys.executable, SLOW, "nrdfer.preprocess.pipeline:faces_in_video", "1.0",
+        [sys.executable, SLOW, "nrdfer.preprocess.pipeline:faces_in_stream", "1.0",
          "stages/detect_align.py", *argv(out)],
         ready=lambda: states.is_dir() and any(states.rglob("*.json")),
         settle=0.4,

@@ -8,7 +8,7 @@ from pathlib import Path
 from nrdfer.data.shards.format import FORMAT, INDEX, CorruptShardError, some_ids
 from nrdfer.errors import UserError
 from nrdfer.io import read_json
-from nrdfer.labels import NUM_CLASSES
+from nrdfer.labels import CLASS_SETS, DFEW
 
 
 def _check_layout(data: object, path: Path) -> None:
@@ -27,12 +27,13 @@ def _check_layout(data: object, path: Path) -> None:
     for field in ("parts", "clips", "folds"):
         if not isinstance(data.get(field), dict):
             raise bad(f"has no {field!r} object")
+    classes = CLASS_SETS.get(data.get("dataset"), DFEW).num_classes  # the data set's class set
     for clip, entry in data["clips"].items():
         label = entry.get("label") if isinstance(entry, dict) else None
         if not isinstance(entry, dict) or not isinstance(entry.get("shard"), str):
             raise bad(f"clip {clip!r} has no shard name")
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < NUM_CLASSES:
-            raise bad(f"clip {clip!r} has label {label!r}, not a class index 0..{NUM_CLASSES - 1}")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < classes:
+            raise bad(f"clip {clip!r} has label {label!r}, not a class index 0..{classes - 1}")
     for name, part in data["parts"].items():
         shards = part.get("shards") if isinstance(part, dict) else None
         if not isinstance(shards, list) or not all(

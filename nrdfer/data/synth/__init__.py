@@ -1,12 +1,15 @@
-"""A generated dynamic-expression data set in the exact layouts of DFEW and AFEW.
+"""A generated dynamic-expression data set in the exact layouts of DFEW and AFEW (and, when
+asked for, FERV39k and MAFW).
 
 The licensed data sets cannot be shipped, so the pipeline runs end to end on this one. Faces
 are drawn procedurally (:mod:`.face`) for many identities; the seven classes are facial
 actions with onset/apex/offset over time (:mod:`.expressions`); the paper's two kinds of
 noisy frames (Section 1, Fig. 1) are injected at parameterised rates (:mod:`.noise`), and with
 ``synth.test_noise`` at separate rates into the test clips (DFEW fold 1, Val_AFEW); clips are
-written as DFEW and AFEW trees (:mod:`.layouts`) with a contact sheet to look at
-(:mod:`.sheet`). Output is deterministic for a seed. See docs/demo-data.md.
+written as DFEW and AFEW trees (:mod:`.layouts`; FERV39k and MAFW trees with
+``synth.ferv39k_clips`` / ``synth.mafw_clips``, MAFW's four further classes with expressions of
+their own) with a contact sheet to look at (:mod:`.sheet`). Output is deterministic for a seed.
+See docs/demo-data.md.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,9 +27,11 @@ import numpy as np
 import pydantic
 from tqdm import tqdm
 
+from nrdfer.data.synth.expressions import CLASS_EXPRESSIONS
 from nrdfer.data.synth.layouts import (
     AFEW_SPLITS,
     DFEW_FOLDS,
+    FERV39K_SCENES,
     LAYOUT_CODES,
     Job,
     afew_ids,
@@ -33,6 +39,8 @@ from nrdfer.data.synth.layouts import (
     render_job,
     stratified_folds,
     write_dfew_splits,
+    write_ferv39k_splits,
+    write_mafw_splits,
 )
 from nrdfer.data.synth.sheet import contact_sheet
 from nrdfer.errors import UserError
@@ -44,10 +52,13 @@ from nrdfer.io import (
     write_json,
     write_text,
 )
-from nrdfer.labels import CLASSES, NEUTRAL
+from nrdfer.labels import CLASSES, FERV39K, MAFW, NEUTRAL, class_set
 from nrdfer.params import SynthParams, allowed, to_dict
 
-Layout = Literal["dfew", "afew", "both"]
+Layout = Literal["dfew", "afew", "both", "ferv39k", "mafw"]
+LAYOUTS = ("dfew", "afew", "both", "ferv39k", "mafw")
+"""``both``: DFEW and AFEW (``--clips`` sets their counts), with FERV39k and MAFW when
+``synth.ferv39k_clips`` / ``synth.mafw_clips`` ask for them; any other: that layout alone."""
 META_NAME = "synth_meta.json"  # per-clip ground truth (noise, boxes), beside the layouts
 SHEET_NAME = "contact_sheet.png"
 
@@ -56,14 +67,19 @@ OWNER = "nrdfer synth"
 """Written into the output folder's marker file: a folder without it is never replaced."""
 
 
-def _check(params: SynthParams, dfew: int, afew: int) -> None:
-    """Clip counts (``--clips`` or params) within the ranges of ``synth.dfew_clips`` and
-    ``synth.afew_clips``, before anything is planned or allocated."""
+def _check(params: SynthParams, counts: dict[str, int]) -> None:
+    """Clip counts per layout (``--clips`` or params) within the ranges of
+    ``synth.<layout>_clips``, before anything is planned or allocated."""
+    dfew, afew, mafw = counts["dfew"], counts["afew"], counts["mafw"]
     if dfew and dfew < DFEW_FOLDS:
         raise UserError(f"DFEW clips must be at least {DFEW_FOLDS} (one per fold), got {dfew}")
     if afew and afew < len(AFEW_SPLITS):
         raise UserError(f"AFEW clips must be at least {len(AFEW_SPLITS)}, got {afew}")
-    for name, n in (("dfew_clips", dfew), ("afew_clips", afew)):
+    if mafw and mafw < DFEW_FOLDS:
+        raise UserError(f"MAFW clips must be at least {DFEW_FOLDS} (one per fold), got {mafw}")
+    if not any(counts.values()):
+        raise UserError("no clips to write: every asked-for layout has 0 clips; pass --clips")
+    for name, n in ((f"{layout}_clips", n) for layout, n in counts.items()):
         try:
             replace(params, **{name: n})
         except pydantic.ValidationError:
@@ -74,9 +90,16 @@ def _check(params: SynthParams, dfew: int, afew: int) -> None:
 
 
 def _jobs(
-    root: Path, params: SynthParams, seed: int, dfew: int, afew: int
+    root: Path,
+    params: SynthParams,
+    seed: int,
+    dfew: int,
+    afew: int,
+    ferv39k: int = 0,
+    mafw: int = 0,
 ) -> tuple[list[Job], dict]:
-    """Plan all clips: labels, ids, folds/splits. Returns the jobs and the DFEW split plan."""
+    """Plan all clips: labels, ids, folds/splits. Returns the jobs and the DFEW split plan
+    (with the FERV39k and MAFW split rows under ``ferv39k`` / ``mafw``)."""
     rng = np.random.default_rng([seed, 99])  # plan-level randomness (labels, folds, ids)
     common = dict(
         seed=seed,
@@ -125,8 +148,9 @@ def _jobs(
 
     jobs: list[Job] = []
     plan: dict[str, Any] = {}
-    shown = {"dfew": {}, "afew": {}}  # class -> clips picked for the contact sheet
-    sheet_layout = "dfew" if dfew else "afew"
+    shown = {layout: {} for layout in LAYOUT_CODES}  # class -> clips picked for the sheet
+    sizes = {"dfew": dfew, "afew": afew, "ferv39k": ferv39k, "mafw": mafw}
+    sheet_layout = next(layout for layout, n in sizes.items() if n)
 
     def thumbs(layout: str, label: int) -> int:
         if layout != sheet_layout:
@@ -137,6 +161,13 @@ def _jobs(
         shown[layout][label] = taken + 1
         return params.sheet_frames
 
+    face_clip = dict(  # DFEW's face-crop clips; FERV39k's and MAFW's alike
+        frames=params.dfew_frames,
+        size=params.dfew_scene_size,
+        face_size=params.dfew_face_size,
+        dark_share=0.0,
+        dark_gain=(1.0, 1.0),
+    )
     if dfew:
         labels = rng.permutation(allocate(params.dfew_class_counts, dfew, "dfew_class_counts"))
         folds = stratified_folds(labels, DFEW_FOLDS, rng)
@@ -150,12 +181,8 @@ def _jobs(
                     root=str(root / "DFEW"),
                     name=f"{i + 1:05d}",
                     label=int(label),
-                    frames=params.dfew_frames,
-                    size=params.dfew_scene_size,
-                    face_size=params.dfew_face_size,
-                    dark_share=0.0,
-                    dark_gain=(1.0, 1.0),
                     thumbs=thumbs("dfew", int(label)),
+                    **face_clip,
                     **settings[i],
                 )
             )
@@ -184,6 +211,70 @@ def _jobs(
                     dark_share=params.afew_dark_share,
                     dark_gain=params.afew_dark_gain,
                     thumbs=thumbs("afew", int(label)),
+                    **settings[i],
+                )
+            )
+    if ferv39k:
+        frng = np.random.default_rng([seed, 99, LAYOUT_CODES["ferv39k"]])
+        labels = frng.permutation(allocate(params.dfew_class_counts, ferv39k, "dfew_class_counts"))
+        test = np.zeros(ferv39k, dtype=bool)
+        for c in range(FERV39K.num_classes):  # per class: the first test_share go to test
+            idx = np.flatnonzero(labels == c)
+            test[idx[: int(round(len(idx) * params.ferv39k_test_share))]] = True
+        if test.all() or not test.any():  # both splits must exist
+            test[0] = not test[0]
+        scenes = frng.integers(len(FERV39K_SCENES), size=ferv39k)
+        numbers: Counter = Counter()  # clip numbers count per scene and emotion: they repeat
+        rows = []
+        for scene, label in zip(scenes, labels, strict=True):
+            numbers[scene, label] += 1
+            emotion = FERV39K.classes[label]
+            rows.append((f"{FERV39K_SCENES[scene]}/{emotion}/{numbers[scene, label]:04d}", emotion))
+        train = np.flatnonzero(~test)
+        if len(train) >= 3:  # quirks of a real split file, each left out by ingest
+            a, b = train[0], train[1]
+            other = FERV39K.classes[(labels[a] + 1) % FERV39K.num_classes]
+            rows[a] = (rows[a][0], other)  # a label column that disagrees with the path
+            rows[b] = (rows[b][0], "Contempt")  # a label word FERV39k does not have
+        plan["ferv39k"] = {"rows": rows, "test": test.tolist()}
+        settings = noise("ferv39k", labels, test)
+        for i, label in enumerate(labels):
+            jobs.append(
+                Job(
+                    layout="ferv39k",
+                    index=i,
+                    root=str(root / "FERV39k"),
+                    name=rows[i][0],
+                    label=int(label),
+                    thumbs=thumbs("ferv39k", int(label)),
+                    **face_clip,
+                    **settings[i],
+                )
+            )
+    if mafw:
+        mrng = np.random.default_rng([seed, 99, LAYOUT_CODES["mafw"]])
+        counts = params.mafw_class_counts
+        labels = mrng.permutation(allocate(counts, mafw, "mafw_class_counts", MAFW.classes))
+        folds = stratified_folds(labels, DFEW_FOLDS, mrng, MAFW.num_classes)
+        ids = [f"{v:05d}" for v in sorted(mrng.choice(np.arange(1, 100_000), mafw, False))]
+        rows = [(ids[i], MAFW.classes[label]) for i, label in enumerate(labels)]
+        if mafw >= 2 * DFEW_FOLDS:  # a compound label in the single-expression lists
+            other = MAFW.classes[(labels[0] + 1) % MAFW.num_classes]
+            rows[0] = (ids[0], f"{rows[0][1]}_{other}")
+        plan["mafw"] = {"rows": rows, "folds": folds}
+        expressions = CLASS_EXPRESSIONS["mafw"]
+        settings = noise("mafw", np.array([expressions[c] for c in labels]), folds == 0)
+        for i, label in enumerate(labels):
+            jobs.append(
+                Job(
+                    layout="mafw",
+                    index=i,
+                    root=str(root / "MAFW"),
+                    name=ids[i],
+                    label=int(label),
+                    thumbs=thumbs("mafw", int(label)),
+                    expressions=expressions,
+                    **face_clip,
                     **settings[i],
                 )
             )
@@ -240,25 +331,31 @@ def generate(
         out_dir: output directory.
         params: the ``synth`` section.
         seed: master seed (``base.seed``); the same seed gives identical files.
-        clips: clips per layout, overriding ``dfew_clips`` and ``afew_clips``.
-        layout: which layouts to write.
+        clips: clips per layout, overriding ``dfew_clips`` and ``afew_clips`` (``both``) or
+            the one layout's count.
+        layout: which layouts to write (:data:`LAYOUTS`).
         workers: worker processes (default ``params.workers``); does not change the output.
         progress: show a progress bar.
 
     Returns:
         A summary: clips per layout, class counts, N1/N2/dark clip counts.
     """
-    if layout not in ("dfew", "afew", "both"):
-        raise UserError(f"layout must be dfew, afew or both, got {layout!r}")
-    dfew = (params.dfew_clips if clips is None else clips) if layout in ("dfew", "both") else 0
-    afew = (params.afew_clips if clips is None else clips) if layout in ("afew", "both") else 0
-    _check(params, dfew, afew)
+    if layout not in LAYOUTS:
+        raise UserError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    counts = {}
+    for name in LAYOUT_CODES:
+        n = getattr(params, f"{name}_clips")
+        if layout == "both":
+            counts[name] = n if clips is None or name in ("ferv39k", "mafw") else clips
+        else:
+            counts[name] = (n if clips is None else clips) if name == layout else 0
+    _check(params, counts)
     out = Path(out_dir).resolve()
     with disk_errors(out.parent, "re-run synth"), exit_on_sigterm():
-        return _generate(out, params, seed, dfew, afew, layout, workers, progress)
+        return _generate(out, params, seed, counts, layout, workers, progress)
 
 
-def _generate(out: Path, params, seed, dfew, afew, layout, workers, progress) -> dict[str, Any]:
+def _generate(out: Path, params, seed, counts, layout, workers, progress) -> dict[str, Any]:
     claim_dir(out, OWNER, create=False)  # never replace a folder synth did not write
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -267,29 +364,47 @@ def _generate(out: Path, params, seed, dfew, afew, layout, workers, progress) ->
         shutil.rmtree(path, ignore_errors=True)
     tmp.mkdir()
     try:
-        jobs, plan = _jobs(tmp, params, seed, dfew, afew)
+        dfew = counts["dfew"]
+        jobs, plan = _jobs(
+            tmp, params, seed, dfew, counts["afew"], counts["ferv39k"], counts["mafw"]
+        )
         results = list(_run(jobs, workers if workers is not None else params.workers, progress))
         if dfew:
             write_dfew_splits(
                 tmp / "DFEW", plan["ids"], plan["labels"], plan["folds"], params.dfew_split_spelling
             )
+        if counts["ferv39k"]:
+            write_ferv39k_splits(tmp / "FERV39k", plan["ferv39k"]["rows"], plan["ferv39k"]["test"])
+        if counts["mafw"]:
+            write_mafw_splits(tmp / "MAFW", plan["mafw"]["rows"], plan["mafw"]["folds"])
         rows = [
             (r["meta"]["label"], _caption(r["meta"]), r["thumbs"])
             for r in results
             if r["thumbs"] is not None
         ]
         rows.sort(key=lambda row: row[0])
-        contact_sheet(rows, tmp / SHEET_NAME)
+        sheet_layout = next(name for name, n in counts.items() if n)
+        contact_sheet(rows, tmp / SHEET_NAME, class_set(sheet_layout).classes)
         meta = {
             "seed": seed,
             "layout": layout,
-            "params": to_dict(replace(params, dfew_clips=dfew, afew_clips=afew)),
+            "params": to_dict(replace(params, **{f"{k}_clips": n for k, n in counts.items()})),
             "dfew": [r["meta"] for r in results if r["layout"] == "dfew"],
             "afew": [r["meta"] for r in results if r["layout"] == "afew"],
         }
         if dfew:
             for m, f in zip(meta["dfew"], plan["folds"], strict=True):
                 m["test_fold"] = int(f) + 1
+        if counts["ferv39k"]:
+            meta["ferv39k"] = [r["meta"] for r in results if r["layout"] == "ferv39k"]
+            split = zip(plan["ferv39k"]["rows"], plan["ferv39k"]["test"], strict=True)
+            for m, ((_, word), test) in zip(meta["ferv39k"], split, strict=True):
+                m.update(split="test" if test else "train", split_label=word)
+        if counts["mafw"]:
+            meta["mafw"] = [r["meta"] for r in results if r["layout"] == "mafw"]
+            split = zip(plan["mafw"]["rows"], plan["mafw"]["folds"], strict=True)
+            for m, ((_, word), fold) in zip(meta["mafw"], split, strict=True):
+                m.update(test_fold=int(fold) + 1, split_label=word)
         write_json(tmp / META_NAME, meta)
         write_text(tmp / OWNER_MARKER, OWNER + "\n")
         claim_dir(out, OWNER, create=False)  # still ours after the minutes of generating
@@ -332,13 +447,13 @@ def _caption(meta: dict[str, Any]) -> str:
 def summarize(meta: dict[str, Any]) -> dict[str, Any]:
     """Counts per layout: clips, per class, N1, N2 and dark clips (from synth_meta.json)."""
     out: dict[str, Any] = {}
-    for layout in ("dfew", "afew"):
+    for layout in LAYOUT_CODES:
         clips = meta.get(layout) or []
         if not clips:
             continue
         out[layout] = {
             "clips": len(clips),
-            "classes": {c: sum(m["class"] == c for m in clips) for c in CLASSES},
+            "classes": {c: sum(m["class"] == c for m in clips) for c in class_set(layout).classes},
             "n1": sum(m["n1_kind"] is not None for m in clips),
             "n2": sum(m["n2_window"] is not None for m in clips),
             "dark": sum(m["dark_gain"] is not None for m in clips),
@@ -346,4 +461,4 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["META_NAME", "SHEET_NAME", "generate", "summarize"]
+__all__ = ["LAYOUTS", "META_NAME", "SHEET_NAME", "generate", "summarize"]

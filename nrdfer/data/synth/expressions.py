@@ -1,7 +1,10 @@
-"""The seven classes as facial-action intensities, and their course over time.
+"""The expressions as facial-action intensities, and their course over time.
 
 Each class of DFEW (paper Section 4.1; order of :data:`nrdfer.labels.CLASSES`) is a set of
-action units at apex (after Ekman & Friesen's prototypes). A clip's expression follows a
+action units at apex (after Ekman & Friesen's prototypes); MAFW's four further classes
+(contempt, anxiety, helplessness, disappointment) follow, each with its source named
+(:data:`EXPRESSIONS`: the seven, then the four). Every data set's class maps onto one of them
+(:data:`CLASS_EXPRESSIONS`). A clip's expression follows a
 temporal profile in [0, 1]: onset -> apex -> (partial) offset for a clean clip, or a short
 window inside an otherwise neutral clip for the paper's N2 noise (Fig. 1's N2: "excessive
 neutral frames in non-neutral expression sequence"). Idle behaviour (blinks, talking,
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from nrdfer.data.synth.face import ACTION_NAMES, Actions
-from nrdfer.labels import CLASSES
+from nrdfer.labels import CLASS_SETS, CLASSES
 
 CLASS_ACTIONS: dict[str, Actions] = {
     "Happy": Actions(lip_corner=1.0, mouth_open=0.4, cheek_raise=1.0),
@@ -37,10 +40,59 @@ CLASS_ACTIONS: dict[str, Actions] = {
         lip_stretch=1.0,
         lip_corner=-0.3,
     ),
+    # Ekman & Friesen (1986), "A new pan-cultural facial expression of emotion", Motivation and
+    # Emotion 10: the lip corner tightened and raised on one side of the face (unilateral
+    # AU12 + AU14): a one-sided raise with the lips slightly pressed
+    "Contempt": Actions(asymmetry=1.0, lip_corner=0.3, lip_press=0.3, eye_open=-0.15),
+    # Harrigan & O'Connell (1996), "How do you look when feeling anxious? Facial displays of
+    # anxiety", Personality and Individual Differences 21: brows raised and drawn together
+    # (AU1 + AU2 + AU4), lips stretched (AU20), eyes widened, more blinking
+    "Anxiety": Actions(
+        brow_inner=0.8,
+        brow_raise=0.2,
+        brow_lower=0.4,
+        eye_open=0.4,
+        lip_stretch=0.6,
+        lip_press=0.5,
+    ),
+    # Darwin (1872), The Expression of the Emotions in Man and Animals, ch. XI (helplessness,
+    # impotence): eyebrows raised with transverse wrinkles on the forehead, the mouth opened;
+    # here with the lip corners lowered as in resignation
+    "Helplessness": Actions(
+        brow_raise=0.8, brow_inner=0.6, lip_corner=-0.6, mouth_open=0.5, eye_open=0.1
+    ),
+    # No FACS prototype is published for disappointment; our approximation: a weak sadness
+    # (Ekman & Friesen's prototype, AU1 + AU15) with the lips pressed (AU24) and the lids
+    # lowered, apart from Sad by the press and the weaker brows and mouth
+    "Disappointment": Actions(
+        brow_inner=0.5, brow_lower=0.2, lip_corner=-0.5, lip_press=0.8, eye_open=-0.5
+    ),
 }
-"""Apex action units per class name (FACS prototypes, simplified)."""
+"""Apex action units per expression (FACS prototypes, simplified)."""
 
-assert tuple(CLASS_ACTIONS) == tuple(sorted(CLASS_ACTIONS, key=CLASSES.index))
+EXPRESSIONS: tuple[str, ...] = tuple(CLASS_ACTIONS)
+"""Expression names in index order: DFEW's seven classes (the same indices), then MAFW's four."""
+
+assert EXPRESSIONS[: len(CLASSES)] == CLASSES
+
+_MAFW_NAMES = {  # MAFW's words for DFEW's seven classes; its other four are capitalised
+    "anger": "Angry",
+    "disgust": "Disgust",
+    "fear": "Fear",
+    "happiness": "Happy",
+    "neutral": "Neutral",
+    "sadness": "Sad",
+    "surprise": "Surprise",
+}
+CLASS_EXPRESSIONS: dict[str, tuple[int, ...]] = {
+    name: tuple(
+        EXPRESSIONS.index(_MAFW_NAMES.get(c, c.capitalize()) if name == "mafw" else c)
+        for c in classes.classes
+    )
+    for name, classes in CLASS_SETS.items()
+}
+"""Data set -> the expression index of each of its classes, in its logit order
+(DFEW, AFEW, FERV39k: 0..6; MAFW: anger -> Angry, ..., contempt -> Contempt, ...)."""
 
 _ACTION_JITTER = 0.2  # per-clip multiplicative spread of each action unit at apex
 _ACTION_LEAK = 0.06  # std of small unrelated actions (people are never pure prototypes)
@@ -50,14 +102,14 @@ _TALK_AMPLITUDE = 0.14  # maximum extra mouth opening while talking
 
 
 def apex_actions(label: int, intensity: float, rng: np.random.Generator) -> Actions:
-    """The actions of class ``label`` (index into CLASSES) at apex for one clip.
+    """The actions of expression ``label`` (index into :data:`EXPRESSIONS`) at apex for one clip.
 
     Args:
-        label: class index.
+        label: expression index (DFEW's class index for DFEW's seven classes).
         intensity: overall strength at apex (1 = the prototype).
         rng: random source for the per-clip variation.
     """
-    base = CLASS_ACTIONS[CLASSES[label]].as_array()
+    base = CLASS_ACTIONS[EXPRESSIONS[label]].as_array()
     jitter = rng.uniform(1 - _ACTION_JITTER, 1 + _ACTION_JITTER, base.shape)
     leak = rng.normal(0.0, _ACTION_LEAK, base.shape)
     return Actions.from_array(base * jitter * intensity + leak)

@@ -31,7 +31,7 @@ _BLUR_SIGMA = 0.5  # optical blur in pixels (per 112 px of face-crop scale it is
 class ClipSpec:
     """What one clip shows (all randomness of its content comes from the clip's own seed)."""
 
-    label: int  # class index (nrdfer.labels.CLASSES)
+    label: int  # expression index (expressions.EXPRESSIONS; DFEW's class index for DFEW)
     n_frames: int  # number of frames
     size: tuple[int, int]  # scene (width, height) in pixels
     face_size: tuple[float, float]  # face-oval half-height as a share of the height (min, max)
@@ -42,6 +42,8 @@ class ClipSpec:
     n1_frames: tuple[int, ...]  # frames replaced by N1 noise
     n2_window: tuple[int, int] | None  # (start, length) of the expressive window for N2 clips
     dark_gain: float | None  # brightness factor of a dark (low-light) clip, None = normal
+    # the expressions of the data set's classes (N1 other_person shows another one of them)
+    expressions: tuple[int, ...] = tuple(range(NUM_CLASSES))
 
 
 @dataclass
@@ -134,8 +136,10 @@ def _lighting(spec: ClipSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return level, (side[:, :, None] * tint[None, None, :]).astype(np.float32)  # (H, W, 3)
 
 
-def _other_label(label: int, rng: np.random.Generator) -> int:
-    return int((label + rng.integers(1, NUM_CLASSES)) % NUM_CLASSES)
+def _other_label(label: int, expressions: tuple[int, ...], rng: np.random.Generator) -> int:
+    """Another expression of the same class set (DFEW: ``(label + 1..6) % 7``)."""
+    n = len(expressions)
+    return int(expressions[(expressions.index(label) + rng.integers(1, n)) % n])
 
 
 def render_clip(
@@ -184,7 +188,9 @@ def render_clip(
     n1 = set(spec.n1_frames)
     other = None
     if spec.n1_kind == "other_person":  # a cut to another shot: other person, other backdrop
-        o_spec = ClipSpec(**{**spec.__dict__, "label": _other_label(spec.label, nrng)})
+        o_spec = ClipSpec(
+            **{**spec.__dict__, "label": _other_label(spec.label, spec.expressions, nrng)}
+        )
         o_ident = sample_identity(nrng)
         other = (
             o_ident,

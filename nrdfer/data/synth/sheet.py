@@ -14,12 +14,15 @@ _LABEL_WIDTH = 150  # pixels of the label column
 _ROW_HEIGHT = 96  # pixels per clip row
 
 
-def contact_sheet(rows: Sequence[tuple[int, str, np.ndarray]], path: Path) -> None:
+def contact_sheet(
+    rows: Sequence[tuple[int, str, np.ndarray]], path: Path, names: Sequence[str] = CLASSES
+) -> None:
     """Write a PNG with one row per clip.
 
     Args:
         rows: ``(label, caption, frames)`` with frames (K, H, W, 3) uint8 RGB.
         path: output PNG.
+        names: class names, indexed by ``label`` (default DFEW's).
     """
     cv2.setNumThreads(1)  # no OpenCV thread pool in a process that forks synth workers later
     lines = []
@@ -30,7 +33,7 @@ def contact_sheet(rows: Sequence[tuple[int, str, np.ndarray]], path: Path) -> No
         strip = np.concatenate(tiles, axis=1)  # (row, K * w, 3)
         head = np.full((_ROW_HEIGHT, _LABEL_WIDTH, 3), 255, np.uint8)
         cv2.putText(
-            head, CLASSES[label], (6, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA
+            head, names[label], (6, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA
         )
         cv2.putText(
             head, caption, (6, 66), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (90, 90, 90), 1, cv2.LINE_AA
