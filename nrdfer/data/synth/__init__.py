@@ -227,6 +227,7 @@ def generate(
     layout: Layout = "both",
     workers: int | None = None,
     progress: bool = True,
+    test_only: bool = False,
 ) -> dict[str, Any]:
     """Generate the demo data set into ``out_dir`` (replaced whole, atomically).
 
@@ -244,6 +245,9 @@ def generate(
         layout: which layouts to write.
         workers: worker processes (default ``params.workers``); does not change the output.
         progress: show a progress bar.
+        test_only: write only the DFEW test clips (fold 1, set_1 of the split files), byte for
+            byte as in the whole set: the noise benchmark's test set at one level, whose
+            training clips are those of its clean set (docs/noise.md).
 
     Returns:
         A summary: clips per layout, class counts, N1/N2/dark clip counts.
@@ -255,10 +259,12 @@ def generate(
     _check(params, dfew, afew)
     out = Path(out_dir).resolve()
     with disk_errors(out.parent, "re-run synth"), exit_on_sigterm():
-        return _generate(out, params, seed, dfew, afew, layout, workers, progress)
+        return _generate(out, params, seed, dfew, afew, layout, workers, progress, test_only)
 
 
-def _generate(out: Path, params, seed, dfew, afew, layout, workers, progress) -> dict[str, Any]:
+def _generate(
+    out: Path, params, seed, dfew, afew, layout, workers, progress, test_only
+) -> dict[str, Any]:
     claim_dir(out, OWNER, create=False)  # never replace a folder synth did not write
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -268,6 +274,14 @@ def _generate(out: Path, params, seed, dfew, afew, layout, workers, progress) ->
     tmp.mkdir()
     try:
         jobs, plan = _jobs(tmp, params, seed, dfew, afew)
+        if dfew and test_only:  # the same test clips, byte for byte, and nothing else
+            keep = plan["folds"] == 0
+            jobs = [j for j in jobs if j.layout != "dfew" or keep[j.index]]
+            plan = {
+                "ids": [i for i, k in zip(plan["ids"], keep, strict=True) if k],
+                "labels": [c for c, k in zip(plan["labels"], keep, strict=True) if k],
+                "folds": plan["folds"][keep],
+            }
         results = list(_run(jobs, workers if workers is not None else params.workers, progress))
         if dfew:
             write_dfew_splits(
