@@ -39,16 +39,17 @@ demo: venv
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-# The controlled-noise benchmark (noise/dvc.yaml, docs/noise.md), a pipeline of its own, not
-# part of `make demo`. At the paper's sizes on a GPU: make noise PRESET=presets/paper.yaml
-# (a DVC experiment with the preset's -S options; ARGS="-S key=value ..." adds more).
+# The controlled-noise benchmark (docs/noise.md): noise/, a DVC project of its own (its own
+# dvc.yaml, dvc.lock and cache), not part of `make demo`; the project root's `dvc status` does
+# not see it. At the paper's sizes on a GPU: make noise PRESET=presets/paper.yaml (a DVC
+# experiment with the preset's -S options; ARGS="-S key=value ..." adds more).
 noise: venv
 ifdef PRESET
-	$(BIN)/nrdfer preset $(PRESET) $(ARGS) --target noise/dvc.yaml --run
+	$(BIN)/nrdfer preset $(PRESET) $(ARGS) --target noise --run
 else
-	$(BIN)/dvc repro noise/dvc.yaml
+	cd noise && $(abspath $(BIN))/dvc repro
 endif
-	@cat reports/noise/table.md
+	@cat noise/reports/table.md
 
 # The paper on your licensed copies: the paper's sizes and schedule (presets/paper.yaml) as a DVC
 # experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW [ARGS="-S key=value ..."]

@@ -390,7 +390,9 @@ def main() -> None:
         "claims": claims,
         "claims_agree": {k: len(v) == 1 for k, v in verdicts.items()},
         "table1_across_variants": across_variants(runs, [f"{c}:{t}" for c, t in variants]),
-        "minutes_this_invocation": round((time.time() - started) / 60, 1),  # finished runs are reused
+        "minutes_this_invocation": round(
+            (time.time() - started) / 60, 1
+        ),  # finished runs are reused
     }
     write_text(args.out, json.dumps(result, indent=1) + "\n")
     plot(args.out.with_suffix(".png"), runs, result["variants"])

@@ -4,6 +4,11 @@ confusion PNG) and the dvc plots data (confusion records, per-class accuracy).
 
 ``--snippet-len`` / ``--snippet-stride`` evaluate the same model with another snippet width and
 stride (paper Table 2: the filter acts at evaluation only, no re-training).
+
+``--models`` instead of ``--model`` evaluates the model file of every run folder in a folder (the
+noise benchmark: every model and seed on one test set, one process); ``--details`` is then a
+folder (one details file per run) and the other outputs are not written. ``--record KEY=VALUE``
+adds a field to each details file (numbers as numbers), e.g. the test set's noise level.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from pathlib import Path
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.engine.pipeline import EvalOutputs, evaluate_fold
+from nrdfer.engine.pipeline import EvalOutputs, evaluate_fold, evaluate_runs
+from nrdfer.errors import UserError
 
 PARAMS = ("base.device", "data", "evaluate")
 
@@ -23,7 +29,15 @@ def build_parser():
     add_input(parser, "--shards", help="shard directory (with index.json)")
     parser.add_argument("--fold", required=True, help="fold name in the shard index")
     parser.add_argument("--split", default="test", choices=("test", "val"), help="split")
-    add_input(parser, "--model", help="model file written by the train stage")
+    add_input(parser, "--model", required=False, help="model file written by the train stage")
+    add_input(parser, "--models", required=False, help="folder of run folders (instead of --model)")
+    parser.add_argument(
+        "--record",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a field the details file records (e.g. the test set's noise level)",
+    )
     add_input(parser, "--training", required=False, help="training summary to carry along")
     parser.add_argument("--snippet-len", type=int, help="evaluate with this L (Table 2)")
     parser.add_argument("--snippet-stride", type=int, help="evaluate with this S (Table 2)")
@@ -41,9 +55,40 @@ def _path(value: str | None) -> Path | None:
     return None if value is None else Path(value)
 
 
+def _records(items: Sequence[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings as a dict; a value that reads as a number is one."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--record {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if (args.model is None) == (args.models is None):
+        raise UserError("give either --model (one model file) or --models (a folder of runs)")
     p = load(args, PARAMS)
+    record = _records(args.record)
+    if args.models is not None:
+        others = [o for o in ("metrics", "confusion", "per_class", "confusion_png", "predictions",
+                              "features", "training", "snippet_len", "snippet_stride")
+                  if getattr(args, o) is not None]  # fmt: skip
+        if others:
+            raise UserError(f"--models writes only --details; drop --{others[0].replace('_', '-')}")
+        done = evaluate_runs(
+            args.shards, args.fold, args.models, args.details,
+            base=p["base"], data=p["data"], evaluate=p["evaluate"], record=record,
+        )  # fmt: skip
+        for run_name, m in done.items():
+            print(f"{run_name} fold {args.fold}: UAR {100 * m['uar']:.2f} / "
+                  f"{100 * m['sf_uar']:.2f} (SF)  {m['clips']} clips")  # fmt: skip
+        return
     decision = {
         k: v
         for k, v in (("snippet_len", args.snippet_len), ("snippet_stride", args.snippet_stride))
@@ -68,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         split=args.split,
         training=_path(args.training),
         decision=decision or None,
+        record=record or None,
     )
     print(
         f"fold {args.fold} {args.split}: WAR {100 * m['war']:.2f} / {100 * m['sf_war']:.2f} (SF)  "

@@ -12,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_PRESET = ROOT / "presets" / "paper.yaml"
+NOISE_PROJECT = ("noise/dvc.yaml", "noise/.dvc/config", "noise/.dvc/.gitignore", "noise/.dvcignore")
+"""The noise benchmark's DVC project (a project of its own inside this one: docs/noise.md)."""
 
 
 def paper_overrides(section: str | None = None) -> list[str]:
@@ -58,4 +60,6 @@ def project_copy(tmp_path, dvc_env):
     subprocess.run(
         [sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=dst, check=True, env=dvc_env
     )
+    (dst / "noise" / ".dvc").mkdir()  # what `dvc init --subdir` writes, without git
+    (dst / "noise" / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
     return dst

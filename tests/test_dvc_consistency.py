@@ -48,6 +48,11 @@ def load_stage_module(script: str):
     return module
 
 
+PROJECTS = {".": "", "noise": "../"}
+"""DVC project folder -> how its stages reach the project root (the noise benchmark is a DVC
+project of its own in noise/, whose stages run ../stages/ scripts with ../params.yaml)."""
+
+
 def resolved_stages(project_copy):
     from dvc.repo import Repo
 
@@ -88,13 +93,26 @@ def expand(entries, overlays: bool = False, raw=RAW_PARAMS) -> set[str]:
     return keys
 
 
-def interpolated(stage_name: str, project: Path) -> set[str]:
-    """Keys a stage's definition uses through ``${section.key}``: DVC tracks them itself."""
-    file, _, stage = stage_name.rpartition(":")  # ".../noise/dvc.yaml:noise_synth" or "train@1"
+def interpolated(stage_name: str, folder: str = ".", project: Path | None = None) -> set[str]:
+    """Keys a stage's definition uses through ``${section.key}`` (or ``${section.key[i]}``):
+    DVC puts their values in the command itself. ``stage_name`` is DVC's address: ``train@1``
+    for the project's own dvc.yaml, ``<path>/dvc.yaml:ingest@mafw`` for another dvc.yaml
+    inside the project (``project``: the DVC project folder the path is relative to)."""
+    file, _, stage = stage_name.rpartition(":")
     base = stage.split("@")[0]
-    rel = Path(file).resolve().relative_to(Path(project).resolve()) if file else "dvc.yaml"
-    raw = yaml.safe_load((ROOT / rel).read_text())["stages"][base]
-    return {k for k in re.findall(r"\$\{(\w+\.\w+)\}", str(raw)) if not k.startswith("item.")}
+    rel = Path("dvc.yaml")
+    if file and project is not None:
+        rel = Path(file).resolve().relative_to(Path(project).resolve())
+    raw = yaml.safe_load((ROOT / folder / rel).read_text())["stages"][base]
+    found = re.findall(r"\$\{(\w+\.\w+)(?:\[\d+\])?\}", str(raw))
+    return {k for k in found if not k.startswith("item.")}
+
+
+def all_stages(project_copy):
+    """(folder, path prefix to the root, stage) for every stage of every DVC project."""
+    for folder, up in PROJECTS.items():
+        for stage in resolved_stages(Path(project_copy) / folder):
+            yield folder, up, stage
 
 
 def expected_params(module, args) -> set[str]:
@@ -162,13 +180,19 @@ def import_closure(script: Path) -> set[Path]:
 
 
 def test_stages_match_scripts(project_copy):
-    stages = resolved_stages(project_copy)
-    assert stages, "dvc.yaml has no stages"
-    for name, cmd, params, deps, outs in stages:
+    stages = list(all_stages(project_copy))
+    assert {folder for folder, _, _ in stages} == set(PROJECTS), "a dvc.yaml has no stages"
+    for folder, up, (name, cmd, params, deps, outs) in stages:
         argv = shlex.split(cmd)
-        assert argv[0] == "python" and argv[1].startswith("stages/"), (
-            f"{name}: cmd must be 'python stages/<script>.py ...', got {cmd!r}"
+        assert argv[0] == "python" and argv[1].startswith(f"{up}stages/"), (
+            f"{folder}/dvc.yaml {name}: cmd must be 'python {up}stages/<script>.py ...', "
+            f"got {cmd!r}"
         )
+        if up:  # the main params file, by the path DVC tracks it as
+            assert argv[2:4] == ["--params", f"{up}params.yaml"], (
+                f"{name}: --params {up}params.yaml"
+            )
+        argv[1] = argv[1][len(up) :]
         module = load_stage_module(argv[1])
         parser = module.build_parser()
         args = parser.parse_args(argv[2:])
@@ -211,7 +235,7 @@ def test_stages_match_scripts(project_copy):
                 f"{name}: declared output {o} is not written through any output argument"
             )
         for path in sorted(import_closure(ROOT / argv[1])):
-            rel = PurePosixPath(path.relative_to(ROOT).as_posix())
+            rel = PurePosixPath(up + path.relative_to(ROOT).as_posix())
             assert covered(rel, deps), (
                 f"{name}: imports {rel} but no dep covers it; add it (or a folder above it) to "
                 "the stage's deps in dvc.yaml"
@@ -220,8 +244,8 @@ def test_stages_match_scripts(project_copy):
 
 def test_every_param_is_read_by_a_stage(project_copy):
     read: set[str] = set()
-    for name, _, params, _, _ in resolved_stages(project_copy):
-        read |= expand(params) | interpolated(name, project_copy)
+    for folder, _, (name, _, params, _, _) in all_stages(project_copy):
+        read |= expand(params) | interpolated(name, folder, Path(project_copy) / folder)
     unread = sorted(expand(RAW_PARAMS) - read)
     assert not unread, f"params no stage reads (dvc exp run -S would change nothing): {unread}"
 
@@ -290,6 +314,6 @@ def test_stage_scripts_are_thin():
 
 
 def test_dvc_yaml_parses(project_copy):
-    resolved_stages(project_copy)  # raises on a malformed dvc.yaml
+    list(all_stages(project_copy))  # raises on a malformed dvc.yaml
     assert Path(project_copy, "dvc.yaml").is_file()
     assert set(SECTIONS) >= set(RAW_PARAMS)

@@ -41,15 +41,32 @@ def test_unknown_key_and_wrong_type_fail(tmp_path, capsys):
 def test_run_calls_dvc_exp_run_without_shell(tmp_path, monkeypatch):
     calls = []
 
-    def fake_run(cmd, check):
-        calls.append(cmd)
+    def fake_run(cmd, check, cwd=None):
+        calls.append((cmd, cwd))
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     preset = write(tmp_path, "model.M: 3\n")
     assert main(["preset", preset, "--params", str(ROOT / "params.yaml"), "--run"]) == 0
-    assert calls[0][1:] == ["exp", "run", "-S", "model.M=3"]
-    assert calls[0][0].endswith("dvc")
+    assert calls[0] == (calls[0][0][:1] + ["exp", "run", "-S", "model.M=3"], None)
+    assert calls[0][0][0].endswith("dvc")
+
+
+def test_run_in_the_noise_project_names_the_main_params_file(tmp_path, monkeypatch):
+    """`make noise PRESET=...`: `dvc exp run` in the noise benchmark's own DVC project, each -S
+    naming the project root's params.yaml from there."""
+    calls = []
+
+    def fake_run(cmd, check, cwd=None):
+        calls.append((cmd, cwd))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.chdir(ROOT)
+    preset = write(tmp_path, "model.M: 3\n")
+    assert main(["preset", preset, "--target", "noise", "--run"]) == 0
+    cmd, cwd = calls[0]
+    assert cmd[1:] == ["exp", "run", "-S", "../params.yaml:model.M=3"] and cwd == "noise"
 
 
 def test_shipped_presets_are_valid(capsys):

@@ -4,8 +4,10 @@ A preset (``presets/*.yaml``) is a flat mapping of dotted keys to values, e.g. t
 sizes and schedule for real DFEW/AFEW. The values are checked against params.yaml with the same
 strict loader (unknown key, wrong type -> error naming the key), then printed one ``-S`` option
 per key; with ``--run`` it runs ``dvc exp run`` with them itself (no shell), which is what
-``make paper DFEW=/path/to/DFEW AFEW=/path/to/AFEW`` does (``--target noise/dvc.yaml`` runs the
-noise benchmark instead: ``make noise PRESET=...``). Before running the demo pipeline, the weight files the
+``make paper DFEW=/path/to/DFEW AFEW=/path/to/AFEW`` does. ``--target`` names what to run instead
+of the demo pipeline: a stage or dvc.yaml, or a DVC project folder such as ``noise`` (the noise
+benchmark: ``make noise PRESET=...``), where ``dvc exp run`` runs with each ``-S`` naming the
+params file from there (``-S ../params.yaml:train.epochs=70``). Before running the demo pipeline, the weight files the
 selected face detector and enhancer need (the paper's RetinaFace-ResNet-50 and EnlightenGAN) must
 exist: a missing one stops it with one line each naming the file, where it comes from, the param
 that points to it and the override that selects the offline fallback.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -68,8 +71,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--target",
         action="append",
         default=[],
-        help="with --run: what `dvc exp run` runs, e.g. noise/dvc.yaml (default: dvc.yaml; "
-        "the face-tool weights are checked only then, the noise benchmark does not use them)",
+        help="with --run: what `dvc exp run` runs: a stage, a dvc.yaml or a DVC project folder "
+        "such as noise, run from there (default: dvc.yaml; the face-tool weights are checked "
+        "only then, the noise benchmark does not use them)",
     )
 
 
@@ -90,4 +94,11 @@ def run(args: argparse.Namespace) -> int:
     dvc = shutil.which("dvc") or shutil.which("dvc", path=str(Path(sys.executable).parent))
     if dvc is None:
         raise UserError("dvc not found; run inside the project's environment (make venv)")
-    return subprocess.run([dvc, "exp", "run", *args.target, *argv], check=False).returncode
+    projects = [t for t in args.target if Path(t, ".dvc").is_dir()]
+    if not projects:
+        return subprocess.run([dvc, "exp", "run", *args.target, *argv], check=False).returncode
+    if len(args.target) > 1:
+        raise UserError(f"--target {projects[0]}: a DVC project folder is run alone")
+    params = Path(os.path.relpath(Path(args.params).resolve(), Path(projects[0]).resolve()))
+    argv = [a for s in sets for a in ("-S", f"{params.as_posix()}:{s}")]
+    return subprocess.run([dvc, "exp", "run", *argv], check=False, cwd=projects[0]).returncode

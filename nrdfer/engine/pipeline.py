@@ -217,6 +217,7 @@ def train_fold(
                 "selected_epoch": result.selected_epoch,
                 "epochs": train.epochs,
                 "fold": str(fold),
+                "seed": base.seed,
             }
             save_checkpoint(
                 outputs.model,
@@ -331,6 +332,7 @@ def evaluate_fold(
     progress: bool = True,
     decision: Mapping[str, Any] | None = None,
     training: str | Path | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model file on a fold's ``test`` (or ``val``) split and write every output.
 
@@ -339,6 +341,8 @@ def evaluate_fold(
     L x S grid evaluates one trained model with several snippet widths and strides.
     ``training``: the training summary of the model, whose selection and labelled best-on-test
     numbers the details file carries along (so the 5-fold summary reads one file per fold).
+    ``record``: further fields the details file records as given (e.g. the noise benchmark's
+    ``noise`` kind and ``level`` of the test set).
     """
     carried = {} if training is None else _training_summary(training)  # before the work
     state = load_model_file(model_file)
@@ -372,6 +376,7 @@ def evaluate_fold(
     model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
     metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
     metrics.update({k: v for k, v in carried.items() if k not in metrics})
+    metrics.update(record or {})
     write_fold_metrics(outputs.details, metrics)
     if outputs.metrics is not None:
         write_fold_metrics(outputs.metrics, {k: metrics[k] for k in HEADLINE})
@@ -402,3 +407,41 @@ def evaluate_fold(
         pred.frames = None
     save_features(outputs.features, pred, meta={"fold": str(fold), "split": split, **model_keys})
     return metrics
+
+
+def evaluate_runs(
+    shards: str | Path,
+    fold: str,
+    runs: str | Path,
+    details: str | Path,
+    *,
+    base: BaseParams,
+    data: DataParams,
+    evaluate: EvaluateParams,
+    record: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate the model file of every run folder under ``runs`` (:class:`RunFolder` layout:
+    ``<runs>/<run>/model.pt``, with its training summary when there is one) on one fold's test
+    split; each run's details go to ``<details>/<run>.json``, with ``record``. Returns the
+    metrics per run."""
+    folders = sorted(p for p in Path(runs).iterdir() if RunFolder(p).model.is_file())
+    if not folders:
+        raise UserError(f"{runs}: no run folder with a model file; run the training stages first")
+    out = {}
+    for folder in folders:
+        run = RunFolder(folder)
+        summary = run.train_outputs().summary
+        out[folder.name] = evaluate_fold(
+            shards,
+            fold,
+            run.model,
+            base=base,
+            data=data,
+            evaluate=evaluate,
+            outputs=EvalOutputs(details=Path(details) / f"{folder.name}.json"),
+            progress=progress,
+            training=summary if summary.is_file() else None,
+            record=record,
+        )
+    return out

@@ -271,6 +271,7 @@ class NoiseParams:
     n1_share: Pair(Float(0, 0.5))
     n2_share: Pair(Share)
     dfew_clips: Int(5, 10**6)
+    seeds: Seq(Int(0, 2**32 - 1), min_len=2)
 
 
 SECTIONS: dict[str, type] = {

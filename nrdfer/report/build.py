@@ -23,21 +23,7 @@ from nrdfer.labels import CLASSES
 from nrdfer.params import BaseParams, ModelParams, ReportParams
 from nrdfer.report import claims, figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
-
-PAPER_NAMES = {
-    "nrdfernet": "NR-DFERNet",
-    "c3d": "C3D",
-    "r2plus1d_18": "R(2+1)D",
-    "resnet3d_18": "3D ResNet18",
-    "i3d_rgb": "I3D-RGB",
-    "resnet18_lstm": "ResNet18+LSTM",
-    "resnet18_gru": "ResNet18+GRU",
-    "vgg11_lstm": "VGG11+LSTM",
-    "resnet3d_18_center": "3D R.18+Center Loss",
-    "ec_stfl": "EC-STFL",
-    "former_dfer": "Former-DFER",
-}
-"""Registered model name -> the paper's row name (Tables 4 and 5)."""
+from nrdfer.report.names import PAPER_NAMES
 
 
 @dataclass(frozen=True)

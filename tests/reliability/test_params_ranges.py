@@ -188,6 +188,7 @@ BAD: dict[str, list[str]] = {
     "noise.n1_share": ["[0.3, 0.6]", "[0.5, 0.3]"],
     "noise.n2_share": ["[0.3, 0.1]"],
     "noise.dfew_clips": ["4"],
+    "noise.seeds": ["[1]", "[1, 1]", "[-1, 2]", "[1.5, 2]"],
 }
 """dotted key -> bad values (YAML text, as ``-S key=VALUE`` takes it)."""
 

@@ -318,6 +318,7 @@ def generate(
     layout: Layout = "both",
     workers: int | None = None,
     progress: bool = True,
+    test_only: bool = False,
 ) -> dict[str, Any]:
     """Generate the demo data set into ``out_dir`` (replaced whole, atomically).
 
@@ -336,6 +337,9 @@ def generate(
         layout: which layouts to write (:data:`LAYOUTS`).
         workers: worker processes (default ``params.workers``); does not change the output.
         progress: show a progress bar.
+        test_only: write only the DFEW test clips (fold 1, set_1 of the split files), byte for
+            byte as in the whole set: the noise benchmark's test set at one level, whose
+            training clips are those of its clean set (docs/noise.md).
 
     Returns:
         A summary: clips per layout, class counts, N1/N2/dark clip counts.
@@ -352,10 +356,12 @@ def generate(
     _check(params, counts)
     out = Path(out_dir).resolve()
     with disk_errors(out.parent, "re-run synth"), exit_on_sigterm():
-        return _generate(out, params, seed, counts, layout, workers, progress)
+        return _generate(out, params, seed, counts, layout, workers, progress, test_only)
 
 
-def _generate(out: Path, params, seed, counts, layout, workers, progress) -> dict[str, Any]:
+def _generate(
+    out: Path, params, seed, counts, layout, workers, progress, test_only
+) -> dict[str, Any]:
     claim_dir(out, OWNER, create=False)  # never replace a folder synth did not write
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -368,6 +374,15 @@ def _generate(out: Path, params, seed, counts, layout, workers, progress) -> dic
         jobs, plan = _jobs(
             tmp, params, seed, dfew, counts["afew"], counts["ferv39k"], counts["mafw"]
         )
+        if dfew and test_only:  # the same test clips, byte for byte, and nothing else
+            keep = plan["folds"] == 0
+            jobs = [j for j in jobs if j.layout != "dfew" or keep[j.index]]
+            plan = {
+                **plan,
+                "ids": [i for i, k in zip(plan["ids"], keep, strict=True) if k],
+                "labels": [c for c, k in zip(plan["labels"], keep, strict=True) if k],
+                "folds": plan["folds"][keep],
+            }
         results = list(_run(jobs, workers if workers is not None else params.workers, progress))
         if dfew:
             write_dfew_splits(
