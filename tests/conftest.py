@@ -53,7 +53,7 @@ def project_copy(tmp_path, dvc_env):
     """A copy of the project's pipeline files in a temp dir with `dvc init --no-scm`."""
     dst = tmp_path / "proj"
     dst.mkdir()
-    for name in ("dvc.yaml", "params.yaml", "noise/dvc.yaml", "datasets/dvc.yaml"):
+    for name in ("dvc.yaml", "params.yaml", "noise/dvc.yaml"):
         (dst / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, dst / name)
     shutil.copytree(ROOT / "stages", dst / "stages", ignore=shutil.ignore_patterns("__pycache__"))

@@ -237,8 +237,6 @@ class DataParams:
 class SourceParams:
     dfew_root: PathText
     afew_root: PathText
-    ferv39k_root: PathText
-    mafw_root: PathText
 
 
 @frozen

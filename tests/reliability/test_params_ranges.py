@@ -169,8 +169,6 @@ BAD: dict[str, list[str]] = {
     "data.resampled": ['"false"'],
     "source.dfew_root": ['""', '"data/DFEW "'],
     "source.afew_root": ["[a, b]"],
-    "source.ferv39k_root": ['""', '"data/FERV39k "'],
-    "source.mafw_root": ['" "', "[data/MAFW]"],
     "ablation.folds": ["[]", "[1, 1]", "[0]"],
     "ablation.dsf": ["[]", "[true, true]", "[1]"],
     "ablation.dct": ["[yes, yes]"],
