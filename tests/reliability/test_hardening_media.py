@@ -639,9 +639,12 @@ def test_sigint_and_a_closed_pipe_give_no_traceback(model_file, short_video):
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     argv = _nrdfer("predict", *[str(short_video)] * 8, "--checkpoint", str(model_file))
+    # A shell that started the test run in the background (``cmd &``) hands SIGINT down as
+    # ignored, and Python then installs no KeyboardInterrupt handler: restore the default.
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     first = proc.stdout.readline()  # the first video is done: the others are running
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
