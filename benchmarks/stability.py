@@ -133,7 +133,9 @@ def best_on_test(d: Path) -> dict[str, float]:
     }
 
 
-def run_one(kind: str, item: str, d: Path, env, sets, afew_init: Path | None) -> Path:
+def run_one(
+    kind: str, item: str, d: Path, env, sets, afew_init: Path | None, table1_fold: str
+) -> Path:
     """Train and evaluate one run into ``d``; returns its features npz."""
     feats = d / "features.npz"
     if feats.is_file():
@@ -144,7 +146,7 @@ def run_one(kind: str, item: str, d: Path, env, sets, afew_init: Path | None) ->
     if kind == "table1":
         dsf, dct = item.split("-")
         stage(
-            "ablate.py", "--shards", SHARDS["dfew"], "--fold", TABLE1_FOLD[0],
+            "ablate.py", "--shards", SHARDS["dfew"], "--fold", table1_fold,
             "--set", f"model.dsf={dsf}", "--set", f"model.dct={dct}", "--run", str(d / "run"),
             sets=sets_for(sets, {"base", "data", "detect_align", "evaluate", "model", "train"}),
             env=env, log=log,
@@ -173,9 +175,6 @@ def run_one(kind: str, item: str, d: Path, env, sets, afew_init: Path | None) ->
     )  # fmt: skip
     (d / "eval_features.npz").replace(feats)
     return feats
-
-
-TABLE1_FOLD: list[str] = ["1"]
 
 
 def claims_of(results: dict[str, dict[str, Any]], folds: list[str]) -> list[dict[str, Any]]:
@@ -313,7 +312,7 @@ def main() -> None:
             raise SystemExit(f"{path}: no shards; run `dvc repro shards@{name}` first")
     p = load_params(ROOT / "params.yaml", ["folds", "ablation"], [])
     folds = [str(f) for f in p["folds"].main]
-    TABLE1_FOLD[0] = str(p["ablation"].folds[0])
+    table1_fold = str(p["ablation"].folds[0])
     jobs: list[tuple[str, str]] = []
     if "main" in kinds or "afew" in kinds:
         jobs += [("main", f) for f in (folds if "main" in kinds else ["1"])]
@@ -344,7 +343,7 @@ def main() -> None:
             init = args.work / tag / f"{cap}-t{threads}" / "main" / "1" / "model.pt"
             t0 = time.time()
             cached = (d / "features.npz").is_file()
-            feats = read_features(run_one(kind, item, d, env, args.sets, init))
+            feats = read_features(run_one(kind, item, d, env, args.sets, init, table1_fold))
             name = (
                 f"table1/{SETTINGS[tuple(s == 'true' for s in item.split('-'))]}"
                 if kind == "table1"
