@@ -30,9 +30,10 @@ import numpy as np
 import skimage.data
 import torch
 
+from nrdfer.checkpoint import save_checkpoint
 from nrdfer.commands.preset import preset_overrides
 from nrdfer.engine.pipeline import preprocess_spec
-from nrdfer.io import model_file_state, save_checkpoint, write_json
+from nrdfer.io import model_file_state, write_json
 from nrdfer.labels import CLASSES
 from nrdfer.models import build_model
 from nrdfer.params import load_params, to_dict

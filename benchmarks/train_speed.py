@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from nrdfer.commands.preset import preset_overrides
-from nrdfer.engine.device import (
+from nrdfer.engine.precision import (
     autocast,
     make_grad_scaler,
     prepare_model,

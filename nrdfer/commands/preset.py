@@ -26,7 +26,7 @@ from pathlib import Path
 
 from nrdfer.errors import UserError
 from nrdfer.params import load_all, parse_yaml, read_yaml_text
-from nrdfer.preprocess.checkpoints import check_weights, missing_weights
+from nrdfer.preprocess.weights import check_weights, missing_weights
 
 
 def read_preset(path: str) -> dict[str, object]:

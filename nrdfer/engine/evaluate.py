@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nrdfer.engine.device import Precision, autocast, to_float_clips
 from nrdfer.engine.metrics import classification_metrics, confusion_matrix
+from nrdfer.engine.precision import Precision, autocast, to_float_clips
 from nrdfer.io import atomic_open, atomic_path, write_plot_rows
 
 Batch = tuple[torch.Tensor, torch.Tensor, Sequence[str]]

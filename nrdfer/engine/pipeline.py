@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import pydantic
 
+from nrdfer.checkpoint import save_checkpoint
 from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
 from nrdfer.device import resolve_device
 from nrdfer.engine import distributed as D
-from nrdfer.engine.checkpoint import seed_everything
-from nrdfer.engine.device import resolve_precision
 from nrdfer.engine.evaluate import (
     SF_PREFIX,
     compute_metrics,
@@ -30,16 +29,11 @@ from nrdfer.engine.evaluate import (
     write_predictions_csv,
 )
 from nrdfer.engine.metrics import EVALUATION, HEADLINE, write_fold_metrics
+from nrdfer.engine.precision import resolve_precision
+from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
-from nrdfer.io import (
-    file_digest,
-    load_model_file,
-    model_file_state,
-    read_json,
-    save_checkpoint,
-    write_plot_rows,
-)
+from nrdfer.io import file_digest, load_model_file, model_file_state, read_json, write_plot_rows
 from nrdfer.labels import CLASSES
 from nrdfer.models import build_model, load_weights
 from nrdfer.models.decision import num_snippets

@@ -36,9 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from nrdfer.checkpoint import load_checkpoint, save_checkpoint
 from nrdfer.engine import distributed as D
-from nrdfer.engine.checkpoint import capture_rng_state, restore_rng_state, seed_everything
-from nrdfer.engine.device import (
+from nrdfer.engine.evaluate import Batch, compute_metrics, predict
+from nrdfer.engine.precision import (
     autocast,
     make_grad_scaler,
     prepare_model,
@@ -46,9 +47,8 @@ from nrdfer.engine.device import (
     to_float_clips,
     unwrap,
 )
-from nrdfer.engine.evaluate import Batch, compute_metrics, predict
+from nrdfer.engine.rng_state import capture_rng_state, restore_rng_state, seed_everything
 from nrdfer.errors import UserError
-from nrdfer.io import load_checkpoint, save_checkpoint
 from nrdfer.params import TrainParams
 
 BEST_ON_TEST_NOTE = "epoch chosen on the test fold (DFER literature practice): optimistic"

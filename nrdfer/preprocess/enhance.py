@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nrdfer.errors import UserError
-from nrdfer.preprocess.checkpoints import load_official_state_dict, load_weights
+from nrdfer.preprocess.weights import load_official_state_dict, load_weights
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma weights of R, G, B (also EnlightenGAN's attention map)."""

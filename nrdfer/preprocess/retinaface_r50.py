@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nrdfer.errors import UserError
-from nrdfer.preprocess.checkpoints import load_official_state_dict, load_weights
 from nrdfer.preprocess.faces import MIN_SIZES, _BatchedDetector
+from nrdfer.preprocess.weights import load_official_state_dict, load_weights
 
 R50_MEAN_BGR = (104.0, 117.0, 123.0)
 """Per-channel BGR mean subtracted by biubug6's ``detect.py``."""

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-from nrdfer.engine.checkpoint import seed_everything  # noqa: E402
+from nrdfer.engine.rng_state import seed_everything  # noqa: E402
 from nrdfer.engine.train import fit  # noqa: E402
 from nrdfer.labels import CLASSES  # noqa: E402
 from tests.engine.tiny_engine import BatchSource, TinyVideoNet, make_clips, train_params  # noqa: E402

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from nrdfer.checkpoint import load_checkpoint, save_checkpoint
 from nrdfer.device import resolve_device
-from nrdfer.engine.checkpoint import capture_rng_state, restore_rng_state
-from nrdfer.engine.device import autocast, resolve_precision, unwrap
 from nrdfer.engine.evaluate import compute_metrics, predict
+from nrdfer.engine.precision import autocast, resolve_precision, unwrap
+from nrdfer.engine.rng_state import capture_rng_state, restore_rng_state
 from nrdfer.errors import UserError
-from nrdfer.io import load_checkpoint, load_model_file, model_file_state, save_checkpoint
+from nrdfer.io import load_model_file, model_file_state
 from nrdfer.labels import CLASSES
 from tests.engine.tiny_engine import BatchSource, TinyVideoNet, make_clips
 

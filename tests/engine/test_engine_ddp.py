@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from nrdfer.engine.checkpoint import seed_everything
+from nrdfer.checkpoint import load_checkpoint
 from nrdfer.engine.distributed import DistContext
+from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import fit
-from nrdfer.io import load_checkpoint
 from nrdfer.labels import CLASSES
 from tests.engine.tiny_engine import BatchSource, TinyVideoNet, ddp_worker, make_clips, train_params
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nrdfer.engine.device import autocast, to_float_clips
+from nrdfer.engine.precision import autocast, to_float_clips
 from nrdfer.models import build_model
 from nrdfer.params import load_section
 from tests.conftest import ROOT

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from nrdfer.io import load_checkpoint
+from nrdfer.checkpoint import load_checkpoint
 from tests.conftest import ROOT
 
 WORKER = ROOT / "tests" / "engine" / "fit_worker.py"

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import yaml
 
+from nrdfer.checkpoint import load_checkpoint
 from nrdfer.data import shards as S
 from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
-from nrdfer.io import load_checkpoint, load_model_file
+from nrdfer.io import load_model_file
 from nrdfer.labels import CLASSES
 from tests.conftest import ROOT
 from tests.data.trees import SIDE, make_dfew

@@ -8,7 +8,8 @@ import time
 import pytest
 import torch
 
-from nrdfer.engine.checkpoint import seed_everything
+from nrdfer.checkpoint import load_checkpoint
+from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import (
     BEST_ON_TEST_NOTE,
     TrainingDiverged,
@@ -16,7 +17,6 @@ from nrdfer.engine.train import (
     fit,
     lr_gamma,
 )
-from nrdfer.io import load_checkpoint
 from nrdfer.labels import CLASSES
 from tests.engine.tiny_engine import BatchSource, NanAfter, TinyVideoNet, make_clips, train_params
 

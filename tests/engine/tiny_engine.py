@@ -126,8 +126,8 @@ def ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
     import torch.distributed as dist
 
-    from nrdfer.engine.checkpoint import seed_everything
     from nrdfer.engine.distributed import context_from_process_group, shutdown
+    from nrdfer.engine.rng_state import seed_everything
     from nrdfer.engine.train import fit
     from nrdfer.labels import CLASSES
 

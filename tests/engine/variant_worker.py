@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from nrdfer.engine.checkpoint import seed_everything  # noqa: E402
+from nrdfer.engine.rng_state import seed_everything  # noqa: E402
 from nrdfer.engine.train import fit  # noqa: E402
 from nrdfer.labels import CLASSES, NUM_CLASSES  # noqa: E402
 from nrdfer.models import build_model  # noqa: E402

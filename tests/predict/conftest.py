@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from nrdfer.checkpoint import save_checkpoint
 from nrdfer.engine.pipeline import preprocess_spec
-from nrdfer.io import model_file_state, save_checkpoint
+from nrdfer.io import model_file_state
 from nrdfer.labels import CLASSES
 from nrdfer.models import build_model
 from nrdfer.params import load_section, to_dict

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from nrdfer.checkpoint import save_checkpoint
 from nrdfer.cli import main
-from nrdfer.io import save_checkpoint
 from nrdfer.labels import CLASSES, NEUTRAL
 from nrdfer.predict.decode import window_bounds
 from nrdfer.predict.loading import load_model_for_inference

@@ -20,13 +20,14 @@ import pandas as pd
 import pytest
 import torch
 
+from nrdfer.checkpoint import save_checkpoint
 from nrdfer.cli import main
 from nrdfer.data import shards as S
 from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
 from nrdfer.data.shards import stream
 from nrdfer.errors import UserError
-from nrdfer.io import OWNER_MARKER, atomic_path, claim_dir, save_checkpoint, write_json
+from nrdfer.io import OWNER_MARKER, atomic_path, claim_dir, write_json
 from nrdfer.params import load_section
 from nrdfer.preprocess.pipeline import detect_align_tree, enhance_tree
 from nrdfer.preprocess.video import write_frames_atomic

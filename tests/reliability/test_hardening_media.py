@@ -514,7 +514,8 @@ def _largest_model_file(path: Path) -> Path:
     """A model file (a few KB) whose every stored model param is at its allowed maximum."""
     import torch
 
-    from nrdfer.io import model_file_state, save_checkpoint
+    from nrdfer.checkpoint import save_checkpoint
+    from nrdfer.io import model_file_state
     from nrdfer.params import to_dict
 
     state = torch.load(write_model_file(path.with_suffix(".base.pt")), weights_only=True)

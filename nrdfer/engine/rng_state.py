@@ -1,13 +1,10 @@
 """Random-number states of a training run: captured into and restored from a checkpoint.
 
-A training checkpoint holds everything a killed run needs to continue bit-identically: model,
-optimizer, scheduler and gradient-scaler states, the random-number states of every rank
-(torch CPU, CUDA, numpy, Python), the epoch and the per-epoch history. The file format (and
-that of model files) is in :mod:`nrdfer.io` (``save_checkpoint``, ``load_checkpoint``,
-``model_file_state``, ``load_model_file``).
-
-``weights_only`` loading accepts only tensors and plain Python containers, so the numpy and
-Python RNG states are stored as tensors / lists of ints rather than as their native objects.
+A resumed run continues bit-identically only when every rank's torch (CPU, CUDA), numpy and
+Python random-number states come back; the checkpoint file that carries them is
+:mod:`nrdfer.checkpoint`'s. ``weights_only`` loading accepts only tensors and plain Python
+containers, so the numpy and Python RNG states are stored as tensors / lists of ints rather
+than as their native objects.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Strict loading of checkpoints saved in official repositories' formats."""
+"""Official weight files (face detector, enhancement networks): their presence checked, their
+repositories' formats loaded strictly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Where and in which precision a model runs: CPU or CUDA, fp32/bf16/fp16, channels-last, compile.
+"""In which precision and layout a model runs on its device (resolved by :mod:`nrdfer.device`):
+fp32/bf16/fp16 autocast, the gradient scaler, channels-last weights, uint8 clips to floats.
 
 ``precision="auto"`` means bf16 autocast on a CUDA device that supports it (fp16 with a
 gradient scaler on older GPUs) and plain fp32 on CPU. bf16 on CPU is honoured only when asked
