@@ -82,9 +82,9 @@ def measure(args, device: torch.device, batch: int, precision_spec: str) -> dict
     model_p, data_p, train_p = p["model"], p["data"], p["train"]
     torch.manual_seed(0)
     precision = resolve_precision(precision_spec, device)
-    model = prepare_model(
-        build_model(model_p), device, channels_last=True, compile_model=args.compile
-    )
+    model = prepare_model(build_model(model_p), device, channels_last=True)
+    if args.compile:
+        model = torch.compile(model)
     model.train()
     optimizer = make_optimizer(model, train_p)
     scaler = make_grad_scaler(device, precision)

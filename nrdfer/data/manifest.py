@@ -747,12 +747,3 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if missing:
         raise UserError(f"{path}: not a manifest (missing {', '.join(missing)}). Re-run ingest.")
     return table
-
-
-def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """partition -> class name -> usable clips (for logs and docs)."""
-    ok = table[table["status"] == OK]
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for (part, name), n in ok.groupby(["partition", "label_name"]).size().items():
-        out[part][name] = int(n)
-    return dict(out)

@@ -54,32 +54,16 @@ def make_grad_scaler(device: torch.device, precision: Precision) -> torch.amp.Gr
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
-def prepare_model(
-    model: nn.Module, device: torch.device, *, channels_last: bool, compile_model: bool
-) -> nn.Module:
-    """Move ``model`` to ``device``; channels-last conv weights on CUDA; optionally compile.
+def prepare_model(model: nn.Module, device: torch.device, *, channels_last: bool) -> nn.Module:
+    """Move ``model`` to ``device``, with channels-last conv weights on CUDA.
 
     Channels-last only pays off with cuDNN (tensor cores), so it is applied on CUDA only; convs
-    then run channels-last whatever the input layout. ``torch.compile`` wraps the module (its
-    weights stay those of ``model``; see :func:`unwrap`).
+    then run channels-last whatever the input layout.
     """
     model = model.to(device)
     if channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    if compile_model:
-        model = torch.compile(model)  # type: ignore[assignment]
     return model
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain module under DistributedDataParallel and/or ``torch.compile`` wrappers."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod  # torch.compile's OptimizedModule
-        elif isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        else:
-            return model
 
 
 def to_float_clips(clips: torch.Tensor, device: torch.device) -> torch.Tensor:

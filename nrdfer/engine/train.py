@@ -45,7 +45,6 @@ from nrdfer.engine.precision import (
     prepare_model,
     resolve_precision,
     to_float_clips,
-    unwrap,
 )
 from nrdfer.engine.rng_state import capture_rng_state, restore_rng_state, seed_everything
 from nrdfer.errors import UserError
@@ -119,7 +118,7 @@ def _canonical(obj: Any) -> Any:
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in unwrap(model).state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 class WeightAverage:
@@ -135,7 +134,7 @@ class WeightAverage:
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.updates = 0
-        self.model = copy.deepcopy(unwrap(model)).eval()
+        self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -144,7 +143,7 @@ class WeightAverage:
         self.updates += 1
         n = self.updates
         d = self.decay * (1 - self.decay ** (n - 1)) / (1 - self.decay**n)
-        current = unwrap(model).state_dict()
+        current = model.state_dict()
         for key, avg in self.model.state_dict().items():
             value = current[key].detach()
             if avg.dtype.is_floating_point:
@@ -254,7 +253,7 @@ class _Run:
     @property
     def kept(self) -> nn.Module:
         """The model that is evaluated and saved: the weight average, or the trained weights."""
-        return self.average.model if self.average is not None else unwrap(self.base)
+        return self.average.model if self.average is not None else self.base
 
 
 def _start(
@@ -265,7 +264,7 @@ def _start(
     run_identity: Mapping[str, Any],
 ) -> _Run:
     """Model on ``device`` (DDP-wrapped, compiled if asked), optimizer, schedule, grad scaler."""
-    base = prepare_model(model, device, channels_last=params.channels_last, compile_model=False)
+    base = prepare_model(model, device, channels_last=params.channels_last)
     net = D.wrap_ddp(base, ctx, device)
     if params.compile:
         net = torch.compile(net)  # type: ignore[assignment]
@@ -297,7 +296,7 @@ def _resume(
     if state is None:
         seed_everything(seed + ctx.rank)
         return
-    unwrap(run.base).load_state_dict(state["model_state"])
+    run.base.load_state_dict(state["model_state"])
     if run.average is not None:
         run.average.load_state_dict(state["weight_average"])
     run.steps = int(state.get("steps", 0))
@@ -337,7 +336,7 @@ def _train_one_epoch(
     except TypeError:  # iterable-style loaders have no length
         total = None
     step_bar = tqdm(batches, desc=f"epoch {epoch + 1}", total=total, leave=False, disable=not show)
-    base = unwrap(run.base)
+    base = run.base
     for step, (clips, labels, _keys) in enumerate(step_bar, start=1):
         x = to_float_clips(clips, device)  # (B, T, 3, H, W) float in [0, 1]
         y = labels.to(device, non_blocking=True)  # (B,)

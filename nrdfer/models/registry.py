@@ -11,7 +11,6 @@ first lookup, so ``import nrdfer.models.registry`` stays cheap and free of impor
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +107,7 @@ def _load_builtins() -> None:
     if _loaded:
         return
     for module in _BUILTIN_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+        importlib.import_module(module)
     _loaded = True
 
 

@@ -42,6 +42,7 @@ from nrdfer.io import atomic_open, claim_dir, write_json
 from nrdfer.params import DetectAlignParams, EnhanceParams, to_dict
 from nrdfer.preprocess.track import STATUS_ERROR, STATUS_NO_FACE, STATUS_OK, faces_in_stream
 from nrdfer.preprocess.video import (
+    VIDEO_EXTS,
     list_frame_dirs,
     list_videos,
     read_frames,
@@ -342,7 +343,7 @@ def detect_align_tree(
     videos_root, out_root = Path(videos_root), Path(out_root)
     rels = [str(r) for r in list_videos(videos_root)]
     if not rels:
-        raise UserError(f"{videos_root}: no videos found (looked for {', '.join(_exts())})")
+        raise UserError(f"{videos_root}: no videos found (looked for {', '.join(VIDEO_EXTS)})")
     conflicts = clip_conflicts(rels)
     claim_dir(out_root, "the detect_align stage", legacy=STATE_DIR)
     remove_leftovers(out_root)
@@ -373,12 +374,6 @@ def detect_align_tree(
     _write_report(out_root, clips, Path(report), DETECT_COLUMNS)
     refused = len(rels) - len(usable)
     return JobSummary(len(rels), len(todo), len(usable) - len(todo), by_status, refused)
-
-
-def _exts() -> tuple[str, ...]:
-    from nrdfer.preprocess.video import VIDEO_EXTS
-
-    return VIDEO_EXTS
 
 
 # ------------------------------------------------------------------------------------------

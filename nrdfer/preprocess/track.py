@@ -216,14 +216,6 @@ def track_between(
     return out
 
 
-def key_frames(n: int, every: int) -> list[int]:
-    """The frames detected on: every ``every``-th of ``n`` and the last."""
-    keys = list(range(0, n, every))
-    if keys[-1] != n - 1:
-        keys.append(n - 1)
-    return keys
-
-
 def interpolate_face(a: Face, b: Face, w: float) -> Face:
     """The face ``w`` of the way from ``a`` to ``b`` (box, landmarks and score linear)."""
     box = tuple(float((1 - w) * p + w * q) for p, q in zip(a.box, b.box, strict=True))
@@ -292,15 +284,6 @@ class VideoFaces:
     def detected(self) -> int:
         """Frames with the tracked face, detected or interpolated (not filled)."""
         return sum(f is not None for f in self.track)
-
-
-def align_track(
-    frames: np.ndarray, track: Sequence[Face | None], output_size: int
-) -> tuple[np.ndarray, list[int]]:
-    """Aligned crops (T, S, S, 3) of a track, gaps filled from the nearest detected frame."""
-    source = nearest_detected([f is not None for f in track])
-    crops = np.stack(list(warp_track(frames, track, source, output_size)))
-    return crops, source  # (T, S, S, 3)
 
 
 def warp_track(

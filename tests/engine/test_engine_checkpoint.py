@@ -11,7 +11,7 @@ import torch
 from nrdfer.checkpoint import load_checkpoint, save_checkpoint
 from nrdfer.device import resolve_device
 from nrdfer.engine.evaluate import compute_metrics, predict
-from nrdfer.engine.precision import autocast, resolve_precision, unwrap
+from nrdfer.engine.precision import autocast, resolve_precision
 from nrdfer.engine.rng_state import capture_rng_state, restore_rng_state
 from nrdfer.errors import UserError
 from nrdfer.io import load_model_file, model_file_state
@@ -102,5 +102,3 @@ def test_device_and_precision_resolution():
         assert resolve_device("auto").type == "cpu"
     with autocast(torch.device("cpu"), "bf16"):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
-    model = TinyVideoNet()
-    assert unwrap(model) is model

@@ -18,7 +18,6 @@ from nrdfer.preprocess.track import (
     detect_tracked,
     faces_in_video,
     fill_between,
-    key_frames,
 )
 from tests.conftest import ROOT
 
@@ -80,10 +79,7 @@ def test_second_pass_only_where_the_track_is_missed(astronaut, monkeypatch):
     assert calls == [1, 1] and all(face is not None for _, face in out)
 
 
-def test_key_frames_and_interpolation():
-    assert key_frames(11, 5) == [0, 5, 10]
-    assert key_frames(12, 5) == [0, 5, 10, 11]
-    assert key_frames(3, 1) == [0, 1, 2]
+def test_interpolation_between_key_frames():
     from nrdfer.preprocess.faces import Face
 
     a = Face((0, 0, 10, 10), 0.9, tuple((float(i), 0.0) for i in range(5)))
@@ -111,7 +107,8 @@ def test_interpolated_landmarks_within_2px_at_112():
         frames = _moving_clip(seed)
         every = faces_in_video(frames, det, 112, detect_every=1)
         sparse = faces_in_video(frames, det, 112, detect_every=5)
-        assert sparse.keys == key_frames(len(frames), 5) and every.keys == list(range(len(frames)))
+        keys = sorted({*range(0, len(frames), 5), len(frames) - 1})  # every 5th and the last
+        assert sparse.keys == keys and every.keys == list(range(len(frames)))
         assert sparse.detected == every.detected == len(frames)
         for t in set(range(len(frames))) - set(sparse.keys):
             m = similarity_transform(every.track[t].landmarks_array(), 112)  # the true crop
