@@ -100,52 +100,89 @@ def make_folds(
     if scheme == "auto":
         scheme = "official" if has_official else "stratified"
     notes: list[str] = []
-
-    folds: dict[str, dict[str, list[str]]] = {}
     if scheme == "official":
-        if not (ok["partition"] != "").any():
-            raise UserError(
-                "folds.scheme=official but the manifest has no official splits "
-                "(no DFEW test CSV / AFEW split folder); use scheme stratified or auto"
-            )
-        partitions: dict[str, list[str]] = defaultdict(list)
-        for clip, part in zip(ids, ok["partition"], strict=True):
-            partitions[part or "extra"].append(clip)
-        if dataset in ("mafw", "ferv39k") and partitions.get("extra"):
-            raise UserError(
-                f"folds.scheme=official: usable clip {partitions['extra'][0]!r} "
-                f"(and {len(partitions['extra']) - 1} more) has no official test set in the "
-                "manifest; re-run ingest, or use scheme stratified"
-            )
-        if dataset in SINGLE_SPLITS:
-            train_part, test_part = SINGLE_SPLITS[dataset]
-            if train_part not in partitions or test_part not in partitions:
-                raise UserError(
-                    f"{dataset} needs both {train_part} and {test_part} clips for its fold"
-                )
-            folds["1"] = {"train": partitions[train_part], "test": partitions[test_part]}
-        else:
-            train_sets = dict(zip(ids, ok["train_sets"].astype(str), strict=True))
-            for name in sorted(p for p in partitions if p.startswith("set_")):
-                fold = name.removeprefix("set_")
-                train = sorted(c for c in ids if fold in train_sets[c].split(","))
-                folds[fold] = {"train": train, "test": partitions[name]}
-                others = sorted(c for p, cs in partitions.items() if p != name for c in cs)
-                if train != others:
-                    notes.append(
-                        f"fold {fold}: official train CSV has {len(train)} usable clips, "
-                        f"the other test sets {len(others)}"
-                    )
+        partitions, folds = _official_folds(ok, ids, dataset, notes)
     else:
-        partitions = _stratified_partitions(ids, [labels[c] for c in ids], k, seed)
-        for name in partitions:
-            fold = name.removeprefix("fold_")
-            train = sorted(c for p, cs in partitions.items() if p != name for c in cs)
-            folds[fold] = {"train": train, "test": partitions[name]}
-        small = {c: n for c, n in pd.Series(labels).value_counts().items() if n < k}
-        if small:
-            notes.append(f"classes with fewer clips than k={k}: {small}")
+        partitions, folds = _stratified_folds(ids, labels, k, seed, notes)
+    out_folds = _with_validation(folds, partitions, labels, val_fraction, seed)
+    return {
+        "dataset": dataset,
+        "scheme": scheme,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "partitions": {p: sorted(cs) for p, cs in sorted(partitions.items())},
+        "folds": out_folds,
+        "labels": labels,
+        "notes": notes,
+    }
 
+
+def _official_folds(
+    ok: pd.DataFrame, ids: list[str], dataset: str, notes: list[str]
+) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
+    """The data set's own partitions and folds (DFEW / MAFW sets, one train-test split of
+    AFEW or FERV39k); a difference between a set's train CSV and the other test sets is
+    added to ``notes``."""
+    folds: dict[str, dict[str, list[str]]] = {}
+    if not (ok["partition"] != "").any():
+        raise UserError(
+            "folds.scheme=official but the manifest has no official splits "
+            "(no DFEW test CSV / AFEW split folder); use scheme stratified or auto"
+        )
+    partitions: dict[str, list[str]] = defaultdict(list)
+    for clip, part in zip(ids, ok["partition"], strict=True):
+        partitions[part or "extra"].append(clip)
+    if dataset in ("mafw", "ferv39k") and partitions.get("extra"):
+        raise UserError(
+            f"folds.scheme=official: usable clip {partitions['extra'][0]!r} "
+            f"(and {len(partitions['extra']) - 1} more) has no official test set in the "
+            "manifest; re-run ingest, or use scheme stratified"
+        )
+    if dataset in SINGLE_SPLITS:
+        train_part, test_part = SINGLE_SPLITS[dataset]
+        if train_part not in partitions or test_part not in partitions:
+            raise UserError(f"{dataset} needs both {train_part} and {test_part} clips for its fold")
+        folds["1"] = {"train": partitions[train_part], "test": partitions[test_part]}
+    else:
+        train_sets = dict(zip(ids, ok["train_sets"].astype(str), strict=True))
+        for name in sorted(p for p in partitions if p.startswith("set_")):
+            fold = name.removeprefix("set_")
+            train = sorted(c for c in ids if fold in train_sets[c].split(","))
+            folds[fold] = {"train": train, "test": partitions[name]}
+            others = sorted(c for p, cs in partitions.items() if p != name for c in cs)
+            if train != others:
+                notes.append(
+                    f"fold {fold}: official train CSV has {len(train)} usable clips, "
+                    f"the other test sets {len(others)}"
+                )
+    return partitions, folds
+
+
+def _stratified_folds(
+    ids: list[str], labels: dict[str, int], k: int, seed: int, notes: list[str]
+) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
+    """k folds by label with a fixed seed; classes with fewer clips than k go to ``notes``."""
+    folds: dict[str, dict[str, list[str]]] = {}
+    partitions = _stratified_partitions(ids, [labels[c] for c in ids], k, seed)
+    for name in partitions:
+        fold = name.removeprefix("fold_")
+        train = sorted(c for p, cs in partitions.items() if p != name for c in cs)
+        folds[fold] = {"train": train, "test": partitions[name]}
+    small = {c: n for c, n in pd.Series(labels).value_counts().items() if n < k}
+    if small:
+        notes.append(f"classes with fewer clips than k={k}: {small}")
+    return partitions, folds
+
+
+def _with_validation(
+    folds: dict[str, dict[str, list[str]]],
+    partitions: dict[str, list[str]],
+    labels: dict[str, int],
+    val_fraction: float,
+    seed: int,
+) -> dict[str, dict[str, list[str]]]:
+    """Each fold with its validation clips carved out of its training clips and the
+    partitions its clips come from; train and test must not overlap."""
     part_of = {c: p for p, cs in partitions.items() for c in cs}
     out_folds = {}
     for i, (name, fold) in enumerate(sorted(folds.items(), key=lambda kv: int(kv[0]))):
@@ -161,16 +198,7 @@ def make_folds(
             "train_parts": sorted({part_of[c] for c in train + val}),
             "test_parts": sorted({part_of[c] for c in test}),
         }
-    return {
-        "dataset": dataset,
-        "scheme": scheme,
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "partitions": {p: sorted(cs) for p, cs in sorted(partitions.items())},
-        "folds": out_folds,
-        "labels": labels,
-        "notes": notes,
-    }
+    return out_folds
 
 
 def summarize_folds(folds: dict[str, Any]) -> str:

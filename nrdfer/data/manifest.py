@@ -183,6 +183,58 @@ def _set_number(path: Path) -> int:
     return int(match.group(1))
 
 
+def _read_dfew_splits(splits: Path) -> dict[str, _DfewClip]:
+    """Every clip the five train/test split CSVs name: clip id -> the sets it is in, its
+    labels, and the first malformed row naming it."""
+    clips: dict[str, _DfewClip] = {}
+    for split in ("train", "test"):
+        csvs = sorted(_dfew_split_dir(splits, split).glob("set_*.csv"), key=_set_number)
+        if split == "test" and not csvs:
+            raise UserError(f"{splits}: no test set_*.csv files found")
+        for csv in csvs:
+            k = _set_number(csv)
+            for row in _read_split_csv(csv).itertuples(index=False):
+                raw_id, raw_label = str(row.video_name).strip(), str(row.label).strip()
+                try:
+                    video = int(raw_id)
+                    clip_id = f"{video:05d}"
+                except ValueError:
+                    video, clip_id = None, _SAFE_ID.sub("_", raw_id) or "empty"
+                clip = clips.setdefault(clip_id, _DfewClip(raw_id=raw_id, video=video))
+                (clip.test_sets if split == "test" else clip.train_sets).add(k)
+                clip.raw_labels.add(raw_label)
+                if video is None:
+                    clip.bad_row = f"{csv.name}: video_name {raw_id!r} is not an integer"
+                try:
+                    clip.labels.add(int(raw_label))
+                except ValueError:
+                    clip.bad_row = f"{csv.name}: label {raw_label!r} is not an integer"
+    return clips
+
+
+def _dfew_status(clip: _DfewClip) -> tuple[str, str, int]:
+    """(status, detail, label index) of a clip from what the split CSVs say about it: a
+    malformed row, conflicting labels, two test sets, or train and test of one set."""
+    status, detail, label = OK, "", -1
+    if len(clip.labels) == 1:
+        try:
+            label = dfew_label_to_index(next(iter(clip.labels)))
+        except ValueError as exc:
+            status, detail = "bad_label", str(exc)
+    if clip.bad_row:
+        status, detail = "bad_row", clip.bad_row
+    elif status == OK and len(clip.labels) > 1:
+        status = "label_conflict"
+        detail = f"labels {sorted(clip.labels)} in different CSVs"
+    elif status == OK and len(clip.test_sets) > 1:
+        status = "duplicate_test"
+        detail = f"in test sets {sorted(clip.test_sets)}"
+    elif status == OK and clip.test_sets & clip.train_sets:
+        status = "train_test_overlap"
+        detail = f"in train and test of set(s) {sorted(clip.test_sets & clip.train_sets)}"
+    return status, detail, label
+
+
 def ingest_dfew(
     root: str | Path, frames: str, min_frames: int, verify: bool, progress: bool = True
 ) -> pd.DataFrame:
@@ -207,51 +259,12 @@ def ingest_dfew(
     clip_dir = root / "Clip" / frames
     _require_dir(clip_dir, f"frame source Clip/{frames}/", "Set ingest.dfew_frames to one present.")
 
-    clips: dict[str, _DfewClip] = {}
-    for split in ("train", "test"):
-        csvs = sorted(_dfew_split_dir(splits, split).glob("set_*.csv"), key=_set_number)
-        if split == "test" and not csvs:
-            raise UserError(f"{splits}: no test set_*.csv files found")
-        for csv in csvs:
-            k = _set_number(csv)
-            for row in _read_split_csv(csv).itertuples(index=False):
-                raw_id, raw_label = str(row.video_name).strip(), str(row.label).strip()
-                try:
-                    video = int(raw_id)
-                    clip_id = f"{video:05d}"
-                except ValueError:
-                    video, clip_id = None, _SAFE_ID.sub("_", raw_id) or "empty"
-                clip = clips.setdefault(clip_id, _DfewClip(raw_id=raw_id, video=video))
-                (clip.test_sets if split == "test" else clip.train_sets).add(k)
-                clip.raw_labels.add(raw_label)
-                if video is None:
-                    clip.bad_row = f"{csv.name}: video_name {raw_id!r} is not an integer"
-                try:
-                    clip.labels.add(int(raw_label))
-                except ValueError:
-                    clip.bad_row = f"{csv.name}: label {raw_label!r} is not an integer"
-
+    clips = _read_dfew_splits(splits)
     rows = []
     for clip_id in tqdm(sorted(clips), desc="ingest dfew", disable=not progress, unit="clip"):
         clip = clips[clip_id]
-        status, detail, label = OK, "", -1
+        status, detail, label = _dfew_status(clip)
         source, kind, n, bad = "", "frames", 0, 0
-        if len(clip.labels) == 1:
-            try:
-                label = dfew_label_to_index(next(iter(clip.labels)))
-            except ValueError as exc:
-                status, detail = "bad_label", str(exc)
-        if clip.bad_row:
-            status, detail = "bad_row", clip.bad_row
-        elif status == OK and len(clip.labels) > 1:
-            status = "label_conflict"
-            detail = f"labels {sorted(clip.labels)} in different CSVs"
-        elif status == OK and len(clip.test_sets) > 1:
-            status = "duplicate_test"
-            detail = f"in test sets {sorted(clip.test_sets)}"
-        elif status == OK and clip.test_sets & clip.train_sets:
-            status = "train_test_overlap"
-            detail = f"in train and test of set(s) {sorted(clip.test_sets & clip.train_sets)}"
         if clip.video is not None:
             if frames == "original":
                 path = _video_file(clip_dir, clip_id)

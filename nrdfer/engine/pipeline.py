@@ -7,13 +7,15 @@ The stage scripts pass every path; these functions wire the shard readers
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydantic
+import torch
+from torch import nn
 
 from nrdfer.checkpoint import save_checkpoint
 from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
@@ -21,6 +23,7 @@ from nrdfer.device import resolve_device
 from nrdfer.engine import distributed as D
 from nrdfer.engine.evaluate import (
     SF_PREFIX,
+    Batch,
     compute_metrics,
     plot_confusion_png,
     predict,
@@ -141,55 +144,11 @@ def train_fold(
         device = resolve_device(base.device, ctx.local_rank)
         seed_everything(base.seed)
         model = build_model(model_params)
-        identity: dict[str, Any] = {
-            "base": to_dict(base),
-            "data": to_dict(data),
-            "model": to_dict(model_params),
-            "train": to_dict(train),
-            "fold": str(fold),
-            "shards": file_digest(Path(shards) / INDEX),
-            "init": None,
-        }
+        identity = _run_identity(base, data, model_params, train, fold, shards)
         if init is not None:
-            state = load_model_file(init)
-            keys = sorted(model_keys(model_params.name))  # what defines the architecture
-            ours = to_dict(model_params)
-            differ = [k for k in keys if state["model_params"].get(k) != ours[k]]
-            if differ:
-                raise UserError(
-                    f"{init}: built with other model params than params.yaml's model section "
-                    f"(model.{differ[0]}: {state['model_params'].get(differ[0])!r} there, "
-                    f"{ours[differ[0]]!r} here); fine-tuning needs the same architecture"
-                )
-            load_weights(model, state["model_state"], str(init))
+            _start_from(model, model_params, init)
             identity["init"] = file_digest(init)
-        loader = train_loader(
-            shards,
-            fold,
-            data,
-            seed=base.seed,
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-            device=device,  # data.augment_on: device/auto warps the batches there
-        )
-
-        def train_batches(epoch: int):
-            loader.set_epoch(epoch)
-            return loader
-
-        test = val = None
-        if train.eval_every_epoch:
-            test_loader = eval_loader(shards, fold, data, split="test")
-
-            def test():
-                return test_loader
-
-        if train.selection == "val":
-            val_loader = eval_loader(shards, fold, data, split="val")
-
-            def val():
-                return val_loader
-
+        train_batches, test, val = _fold_batches(shards, fold, data, train, base.seed, ctx, device)
         result = fit(
             model,
             train_batches,
@@ -223,18 +182,104 @@ def train_fold(
                     info=info,
                 ),
             )
-            last = result.history[-1]
-            summary: dict[str, Any] = {
-                **info,
-                "train_loss": last["train_loss"],
-                "train_acc": last["train_acc"],
-            }
-            summary.update(result.best_on_test)
-            write_fold_metrics(outputs.summary, summary)
+            _write_summary(outputs.summary, result, info)
         D.barrier(ctx)
         return result
     finally:
         D.shutdown(ctx)
+
+
+def _run_identity(
+    base: BaseParams,
+    data: DataParams,
+    model_params: ModelParams,
+    train: TrainParams,
+    fold: str,
+    shards: str | Path,
+) -> dict[str, Any]:
+    """What a checkpoint must have been written with to be resumed from: the params of every
+    section that shapes the run, the fold, the shard index's digest (and the digest of the
+    model file training starts from, filled in by the caller)."""
+    return {
+        "base": to_dict(base),
+        "data": to_dict(data),
+        "model": to_dict(model_params),
+        "train": to_dict(train),
+        "fold": str(fold),
+        "shards": file_digest(Path(shards) / INDEX),
+        "init": None,
+    }
+
+
+def _start_from(model: nn.Module, model_params: ModelParams, init: str | Path) -> None:
+    """Load the weights of the model file ``init`` into ``model`` (fine-tuning), which must
+    have been built with the same architecture keys."""
+    state = load_model_file(init)
+    keys = sorted(model_keys(model_params.name))  # what defines the architecture
+    ours = to_dict(model_params)
+    differ = [k for k in keys if state["model_params"].get(k) != ours[k]]
+    if differ:
+        raise UserError(
+            f"{init}: built with other model params than params.yaml's model section "
+            f"(model.{differ[0]}: {state['model_params'].get(differ[0])!r} there, "
+            f"{ours[differ[0]]!r} here); fine-tuning needs the same architecture"
+        )
+    load_weights(model, state["model_state"], str(init))
+
+
+def _fold_batches(
+    shards: str | Path,
+    fold: str,
+    data: DataParams,
+    train: TrainParams,
+    seed: int,
+    ctx: D.DistContext,
+    device: torch.device,
+) -> tuple[Callable[[int], Iterable[Batch]], Callable | None, Callable | None]:
+    """What ``fit`` draws batches from: the fold's training batches of an epoch (this rank's
+    share), and its test (``eval_every_epoch``) and validation (``selection: val``) batches
+    or None."""
+    loader = train_loader(
+        shards,
+        fold,
+        data,
+        seed=seed,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        device=device,  # data.augment_on: device/auto warps the batches there
+    )
+
+    def train_batches(epoch: int):
+        loader.set_epoch(epoch)
+        return loader
+
+    test = val = None
+    if train.eval_every_epoch:
+        test_loader = eval_loader(shards, fold, data, split="test")
+
+        def test():
+            return test_loader
+
+    if train.selection == "val":
+        val_loader = eval_loader(shards, fold, data, split="val")
+
+        def val():
+            return val_loader
+
+    return train_batches, test, val
+
+
+def _write_summary(path: Path, result: FitResult, info: Mapping[str, Any]) -> None:
+    """The train stage's flat metrics: the selection, the last epoch's training loss and
+    accuracy, and the labelled best-on-test numbers."""
+    last = result.history[-1]
+    summary: dict[str, Any] = {
+        **info,
+        "train_loss": last["train_loss"],
+        "train_acc": last["train_acc"],
+    }
+    summary.update(result.best_on_test)
+    write_fold_metrics(path, summary)
 
 
 @dataclass(frozen=True)

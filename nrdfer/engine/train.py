@@ -263,7 +263,10 @@ def _start(
     ctx: D.DistContext,
     run_identity: Mapping[str, Any],
 ) -> _Run:
-    """Model on ``device`` (DDP-wrapped, compiled if asked), optimizer, schedule, grad scaler."""
+    """Model on ``device`` (DDP-wrapped, compiled if asked), optimizer, schedule, grad scaler;
+    cuDNN picks its fastest convolutions on CUDA (not bit-reproducible there)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     base = prepare_model(model, device, channels_last=params.channels_last)
     net = D.wrap_ddp(base, ctx, device)
     if params.compile:
@@ -534,17 +537,10 @@ def fit(
     """
     ctx = ctx or D.DistContext()
     checkpoint_path = Path(checkpoint_path)
-    if params.selection == "val" and val_batches is None:
-        raise UserError(
-            "train.selection is 'val' but the fold has no validation split; set "
-            "folds.val_fraction > 0 or train.selection: last"
-        )
+    _check_selection(params, val_batches)
     show = progress and ctx.is_main
     run = _start(model, params, device, ctx, run_identity)
     _resume(run, checkpoint_path, seed, ctx, params, show)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
     live = _Live(Path(live_dir), run.history) if (live_dir is not None and ctx.is_main) else None
     epoch_bar = tqdm(
         range(run.start, params.epochs), desc="epochs", initial=run.start, total=params.epochs,
@@ -554,24 +550,18 @@ def fit(
         t0 = time.perf_counter()
         batches = train_batches(epoch)
         record = _train_one_epoch(run, batches, params, device, ctx, epoch, checkpoint_path, show)
-        if run.average is not None:
+        if run.average is not None:  # BatchNorm statistics of the averaged weights
             recalibrate_norms(
-                run.average.model,
-                train_batches(epoch),
-                params.ema_bn_batches,
-                device,
+                run.average.model, train_batches(epoch), params.ema_bn_batches, device,
                 resolve_precision(params.precision, device),
-            )
+            )  # fmt: skip
         if ctx.is_main:
             _evaluate_epoch(run, record, params, device, classes, val_batches, test_batches)
         run.history.append(record)
         rng_states = D.gather_objects(capture_rng_state(), ctx)
         if ctx.is_main:
             _save_checkpoint(run, checkpoint_path, rng_states, classes)
-            if live is not None:
-                live.log(record)
-            if show:
-                tqdm.write(_summary_line(record, params.epochs, time.perf_counter() - t0))
+            _report_epoch(record, params.epochs, time.perf_counter() - t0, live, show)
         D.barrier(ctx)
         if on_epoch_end is not None:
             on_epoch_end(record)
@@ -579,6 +569,32 @@ def fit(
     if live is not None:
         live.close()
 
+    return _result(run, params)
+
+
+def _report_epoch(
+    record: dict[str, Any], epochs: int, seconds: float, live: _Live | None, show: bool
+) -> None:
+    """An epoch's record to dvclive and, when progress is shown, its summary line."""
+    if live is not None:
+        live.log(record)
+    if show:
+        tqdm.write(_summary_line(record, epochs, seconds))
+
+
+def _check_selection(
+    params: TrainParams, val_batches: Callable[[], Iterable[Batch]] | None
+) -> None:
+    if params.selection == "val" and val_batches is None:
+        raise UserError(
+            "train.selection is 'val' but the fold has no validation split; set "
+            "folds.val_fraction > 0 or train.selection: last"
+        )
+
+
+def _result(run: _Run, params: TrainParams) -> FitResult:
+    """What :func:`fit` returns: the history, the selected epoch and its weights, the
+    labelled best-on-test numbers."""
     selected, model_state = _selected(run, params)
     return FitResult(
         history=run.history,

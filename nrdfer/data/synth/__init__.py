@@ -101,32 +101,67 @@ def _jobs(
     """Plan all clips: labels, ids, folds/splits. Returns the jobs and the DFEW split plan
     (with the FERV39k and MAFW split rows under ``ferv39k`` / ``mafw``)."""
     rng = np.random.default_rng([seed, 99])  # plan-level randomness (labels, folds, ids)
-    common = dict(
-        seed=seed,
-        intensity=params.intensity,
-        head_motion=params.head_motion,
-        n1_rate=params.n1_rate,
-        n1_share=params.n1_share,
-        n2_rate=params.n2_rate,
-        n2_share=params.n2_share,
-        fps=params.fps,
-        crop_size=params.dfew_frame_size,
-        original_size=params.dfew_original_size,
-        frame_name=params.dfew_frame_name,
-        jpeg_quality=params.jpeg_quality,
-        noise_stream=params.test_noise,
+    planner = _Planner(
+        root, params, seed, {"dfew": dfew, "afew": afew, "ferv39k": ferv39k, "mafw": mafw}
     )
+    jobs: list[Job] = []
+    plan: dict[str, Any] = {}
+    if dfew:
+        new, plan = _dfew_jobs(planner, rng, dfew)
+        jobs += new
+    if afew:
+        jobs += _afew_jobs(planner, rng, afew)
+    if ferv39k:
+        new, plan["ferv39k"] = _ferv39k_jobs(planner, ferv39k)
+        jobs += new
+    if mafw:
+        new, plan["mafw"] = _mafw_jobs(planner, mafw)
+        jobs += new
+    return jobs, plan
 
-    def noise(layout: str, labels: np.ndarray, test: np.ndarray) -> list[dict]:
+
+class _Planner:
+    """What the per-layout plans share: the params, every job's common settings, the clips
+    picked for the contact sheet."""
+
+    def __init__(self, root: Path, params: SynthParams, seed: int, sizes: dict[str, int]):
+        self.root, self.params, self.seed = root, params, seed
+        self.common = dict(
+            seed=seed,
+            intensity=params.intensity,
+            head_motion=params.head_motion,
+            n1_rate=params.n1_rate,
+            n1_share=params.n1_share,
+            n2_rate=params.n2_rate,
+            n2_share=params.n2_share,
+            fps=params.fps,
+            crop_size=params.dfew_frame_size,
+            original_size=params.dfew_original_size,
+            frame_name=params.dfew_frame_name,
+            jpeg_quality=params.jpeg_quality,
+            noise_stream=params.test_noise,
+        )
+        self.face_clip = dict(  # DFEW's face-crop clips; FERV39k's and MAFW's alike
+            frames=params.dfew_frames,
+            size=params.dfew_scene_size,
+            face_size=params.dfew_face_size,
+            dark_share=0.0,
+            dark_gain=(1.0, 1.0),
+        )
+        self.shown: dict[str, dict[int, int]] = {layout: {} for layout in LAYOUT_CODES}
+        self.sheet_layout = next(layout for layout, n in sizes.items() if n)
+
+    def noise(self, layout: str, labels: np.ndarray, test: np.ndarray) -> list[dict]:
         """Each clip's job settings: with test_noise, the test clips get exactly
         round(test_n1_rate x test clips) N1 clips and round(test_n2_rate x non-neutral test
         clips) N2 clips, those with the lowest draws of their own seed (so the noisy clips at
         a rate include those at every lower rate)."""
+        params, common = self.params, self.common
         if not params.test_noise:
             return [common] * len(labels)
         code = LAYOUT_CODES[layout]
         draw = np.array(
-            [np.random.default_rng([seed, code, i, 2]).random(2) for i in range(len(labels))]
+            [np.random.default_rng([self.seed, code, i, 2]).random(2) for i in range(len(labels))]
         )  # (clips, 2): the N1 and the N2 draw
         n1 = _lowest(draw[:, 0], test, params.test_n1_rate)
         n2 = _lowest(draw[:, 1], test & (labels != NEUTRAL), params.test_n2_rate)
@@ -146,139 +181,143 @@ def _jobs(
             )
         return out
 
-    jobs: list[Job] = []
-    plan: dict[str, Any] = {}
-    shown = {layout: {} for layout in LAYOUT_CODES}  # class -> clips picked for the sheet
-    sizes = {"dfew": dfew, "afew": afew, "ferv39k": ferv39k, "mafw": mafw}
-    sheet_layout = next(layout for layout, n in sizes.items() if n)
-
-    def thumbs(layout: str, label: int) -> int:
-        if layout != sheet_layout:
+    def thumbs(self, layout: str, label: int) -> int:
+        """Frames of this clip on the contact sheet: the first clips of each class of the
+        first layout written."""
+        if layout != self.sheet_layout:
             return 0
-        taken = shown[layout].setdefault(label, 0)
-        if taken >= params.sheet_clips_per_class:
+        taken = self.shown[layout].setdefault(label, 0)
+        if taken >= self.params.sheet_clips_per_class:
             return 0
-        shown[layout][label] = taken + 1
-        return params.sheet_frames
+        self.shown[layout][label] = taken + 1
+        return self.params.sheet_frames
 
-    face_clip = dict(  # DFEW's face-crop clips; FERV39k's and MAFW's alike
-        frames=params.dfew_frames,
-        size=params.dfew_scene_size,
-        face_size=params.dfew_face_size,
-        dark_share=0.0,
-        dark_gain=(1.0, 1.0),
-    )
-    if dfew:
-        labels = rng.permutation(allocate(params.dfew_class_counts, dfew, "dfew_class_counts"))
-        folds = stratified_folds(labels, DFEW_FOLDS, rng)
-        plan = {"ids": list(range(1, dfew + 1)), "labels": labels.tolist(), "folds": folds}
-        settings = noise("dfew", labels, folds == 0)
-        for i, label in enumerate(labels):
-            jobs.append(
-                Job(
-                    layout="dfew",
-                    index=i,
-                    root=str(root / "DFEW"),
-                    name=f"{i + 1:05d}",
-                    label=int(label),
-                    thumbs=thumbs("dfew", int(label)),
-                    **face_clip,
-                    **settings[i],
-                )
-            )
-    if afew:
-        labels = rng.permutation(allocate(params.afew_class_counts, afew, "afew_class_counts"))
-        ids = rng.permutation(afew_ids(afew, rng))
-        split = np.zeros(afew, dtype=int)
-        for c in range(len(CLASSES)):  # per class: the first val_share of its clips go to Val
-            idx = np.flatnonzero(labels == c)
-            split[idx[: int(round(len(idx) * params.afew_val_share))]] = 1
-        if split.all() or not split.any():  # both splits must exist
-            split[0] = 1 - split[0]
-        settings = noise("afew", labels, split == 1)
-        for i, label in enumerate(labels):
-            name = f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}"
-            jobs.append(
-                Job(
-                    layout="afew",
-                    index=i,
-                    root=str(root / "AFEW"),
-                    name=name,
-                    label=int(label),
-                    frames=params.afew_frames,
-                    size=params.afew_size,
-                    face_size=params.afew_face_size,
-                    dark_share=params.afew_dark_share,
-                    dark_gain=params.afew_dark_gain,
-                    thumbs=thumbs("afew", int(label)),
-                    **settings[i],
-                )
-            )
-    if ferv39k:
-        frng = np.random.default_rng([seed, 99, LAYOUT_CODES["ferv39k"]])
-        labels = frng.permutation(allocate(params.dfew_class_counts, ferv39k, "dfew_class_counts"))
-        test = np.zeros(ferv39k, dtype=bool)
-        for c in range(FERV39K.num_classes):  # per class: the first test_share go to test
-            idx = np.flatnonzero(labels == c)
-            test[idx[: int(round(len(idx) * params.ferv39k_test_share))]] = True
-        if test.all() or not test.any():  # both splits must exist
-            test[0] = not test[0]
-        scenes = frng.integers(len(FERV39K_SCENES), size=ferv39k)
-        numbers: Counter = Counter()  # clip numbers count per scene and emotion: they repeat
-        rows = []
-        for scene, label in zip(scenes, labels, strict=True):
-            numbers[scene, label] += 1
-            emotion = FERV39K.classes[label]
-            rows.append((f"{FERV39K_SCENES[scene]}/{emotion}/{numbers[scene, label]:04d}", emotion))
-        train = np.flatnonzero(~test)
-        if len(train) >= 3:  # quirks of a real split file, each left out by ingest
-            a, b = train[0], train[1]
-            other = FERV39K.classes[(labels[a] + 1) % FERV39K.num_classes]
-            rows[a] = (rows[a][0], other)  # a label column that disagrees with the path
-            rows[b] = (rows[b][0], "Contempt")  # a label word FERV39k does not have
-        plan["ferv39k"] = {"rows": rows, "test": test.tolist()}
-        settings = noise("ferv39k", labels, test)
-        for i, label in enumerate(labels):
-            jobs.append(
-                Job(
-                    layout="ferv39k",
-                    index=i,
-                    root=str(root / "FERV39k"),
-                    name=rows[i][0],
-                    label=int(label),
-                    thumbs=thumbs("ferv39k", int(label)),
-                    **face_clip,
-                    **settings[i],
-                )
-            )
-    if mafw:
-        mrng = np.random.default_rng([seed, 99, LAYOUT_CODES["mafw"]])
-        counts = params.mafw_class_counts
-        labels = mrng.permutation(allocate(counts, mafw, "mafw_class_counts", MAFW.classes))
-        folds = stratified_folds(labels, DFEW_FOLDS, mrng, MAFW.num_classes)
-        ids = [f"{v:05d}" for v in sorted(mrng.choice(np.arange(1, 100_000), mafw, False))]
-        rows = [(ids[i], MAFW.classes[label]) for i, label in enumerate(labels)]
-        if mafw >= 2 * DFEW_FOLDS:  # a compound label in the single-expression lists
-            other = MAFW.classes[(labels[0] + 1) % MAFW.num_classes]
-            rows[0] = (ids[0], f"{rows[0][1]}_{other}")
-        plan["mafw"] = {"rows": rows, "folds": folds}
-        expressions = CLASS_EXPRESSIONS["mafw"]
-        settings = noise("mafw", np.array([expressions[c] for c in labels]), folds == 0)
-        for i, label in enumerate(labels):
-            jobs.append(
-                Job(
-                    layout="mafw",
-                    index=i,
-                    root=str(root / "MAFW"),
-                    name=ids[i],
-                    label=int(label),
-                    thumbs=thumbs("mafw", int(label)),
-                    expressions=expressions,
-                    **face_clip,
-                    **settings[i],
-                )
-            )
+
+def _dfew_jobs(planner: _Planner, rng: np.random.Generator, n: int) -> tuple[list[Job], dict]:
+    """DFEW's clips and its split plan (ids, labels, folds)."""
+    params = planner.params
+    labels = rng.permutation(allocate(params.dfew_class_counts, n, "dfew_class_counts"))
+    folds = stratified_folds(labels, DFEW_FOLDS, rng)
+    plan = {"ids": list(range(1, n + 1)), "labels": labels.tolist(), "folds": folds}
+    settings = planner.noise("dfew", labels, folds == 0)
+    jobs = [
+        Job(
+            layout="dfew",
+            index=i,
+            root=str(planner.root / "DFEW"),
+            name=f"{i + 1:05d}",
+            label=int(label),
+            thumbs=planner.thumbs("dfew", int(label)),
+            **planner.face_clip,
+            **settings[i],
+        )
+        for i, label in enumerate(labels)
+    ]
     return jobs, plan
+
+
+def _afew_jobs(planner: _Planner, rng: np.random.Generator, n: int) -> list[Job]:
+    """AFEW's clips: per class, the first ``afew_val_share`` of its clips go to Val."""
+    params = planner.params
+    labels = rng.permutation(allocate(params.afew_class_counts, n, "afew_class_counts"))
+    ids = rng.permutation(afew_ids(n, rng))
+    split = np.zeros(n, dtype=int)
+    for c in range(len(CLASSES)):
+        idx = np.flatnonzero(labels == c)
+        split[idx[: int(round(len(idx) * params.afew_val_share))]] = 1
+    if split.all() or not split.any():  # both splits must exist
+        split[0] = 1 - split[0]
+    settings = planner.noise("afew", labels, split == 1)
+    return [
+        Job(
+            layout="afew",
+            index=i,
+            root=str(planner.root / "AFEW"),
+            name=f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}",
+            label=int(label),
+            frames=params.afew_frames,
+            size=params.afew_size,
+            face_size=params.afew_face_size,
+            dark_share=params.afew_dark_share,
+            dark_gain=params.afew_dark_gain,
+            thumbs=planner.thumbs("afew", int(label)),
+            **settings[i],
+        )
+        for i, label in enumerate(labels)
+    ]
+
+
+def _ferv39k_jobs(planner: _Planner, n: int) -> tuple[list[Job], dict]:
+    """FERV39k's clips and split rows: per class, the first ``ferv39k_test_share`` go to test;
+    scenes drawn; two quirks of a real split file that ingest leaves out."""
+    params = planner.params
+    frng = np.random.default_rng([planner.seed, 99, LAYOUT_CODES["ferv39k"]])
+    labels = frng.permutation(allocate(params.dfew_class_counts, n, "dfew_class_counts"))
+    test = np.zeros(n, dtype=bool)
+    for c in range(FERV39K.num_classes):
+        idx = np.flatnonzero(labels == c)
+        test[idx[: int(round(len(idx) * params.ferv39k_test_share))]] = True
+    if test.all() or not test.any():  # both splits must exist
+        test[0] = not test[0]
+    scenes = frng.integers(len(FERV39K_SCENES), size=n)
+    numbers: Counter = Counter()  # clip numbers count per scene and emotion: they repeat
+    rows = []
+    for scene, label in zip(scenes, labels, strict=True):
+        numbers[scene, label] += 1
+        emotion = FERV39K.classes[label]
+        rows.append((f"{FERV39K_SCENES[scene]}/{emotion}/{numbers[scene, label]:04d}", emotion))
+    train = np.flatnonzero(~test)
+    if len(train) >= 3:
+        a, b = train[0], train[1]
+        other = FERV39K.classes[(labels[a] + 1) % FERV39K.num_classes]
+        rows[a] = (rows[a][0], other)  # a label column that disagrees with the path
+        rows[b] = (rows[b][0], "Contempt")  # a label word FERV39k does not have
+    settings = planner.noise("ferv39k", labels, test)
+    jobs = [
+        Job(
+            layout="ferv39k",
+            index=i,
+            root=str(planner.root / "FERV39k"),
+            name=rows[i][0],
+            label=int(label),
+            thumbs=planner.thumbs("ferv39k", int(label)),
+            **planner.face_clip,
+            **settings[i],
+        )
+        for i, label in enumerate(labels)
+    ]
+    return jobs, {"rows": rows, "test": test.tolist()}
+
+
+def _mafw_jobs(planner: _Planner, n: int) -> tuple[list[Job], dict]:
+    """MAFW's clips (its eleven classes' expressions) and split rows, with a compound label
+    in the single-expression lists when there are enough clips."""
+    mrng = np.random.default_rng([planner.seed, 99, LAYOUT_CODES["mafw"]])
+    counts = planner.params.mafw_class_counts
+    labels = mrng.permutation(allocate(counts, n, "mafw_class_counts", MAFW.classes))
+    folds = stratified_folds(labels, DFEW_FOLDS, mrng, MAFW.num_classes)
+    ids = [f"{v:05d}" for v in sorted(mrng.choice(np.arange(1, 100_000), n, False))]
+    rows = [(ids[i], MAFW.classes[label]) for i, label in enumerate(labels)]
+    if n >= 2 * DFEW_FOLDS:
+        other = MAFW.classes[(labels[0] + 1) % MAFW.num_classes]
+        rows[0] = (ids[0], f"{rows[0][1]}_{other}")
+    expressions = CLASS_EXPRESSIONS["mafw"]
+    settings = planner.noise("mafw", np.array([expressions[c] for c in labels]), folds == 0)
+    jobs = [
+        Job(
+            layout="mafw",
+            index=i,
+            root=str(planner.root / "MAFW"),
+            name=ids[i],
+            label=int(label),
+            thumbs=planner.thumbs("mafw", int(label)),
+            expressions=expressions,
+            **planner.face_clip,
+            **settings[i],
+        )
+        for i, label in enumerate(labels)
+    ]
+    return jobs, {"rows": rows, "folds": folds}
 
 
 def _lowest(draws: np.ndarray, member: np.ndarray, rate: float) -> np.ndarray:

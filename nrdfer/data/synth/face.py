@@ -232,19 +232,29 @@ def draw_person(
         The true face box (x0, y0, x1, y1) in pixels, see :func:`face_box`.
     """
     pen = _Pen(img, center, size, angle)
-    a = ident.aspect
-    skin = ident.skin
-    dark_skin = _shade(skin, 0.78)
+    _draw_body(pen, ident)
+    _draw_head(pen, ident, act)
+    _draw_hair(pen, ident)
+    _draw_brows(pen, ident, act)
+    _draw_eyes(pen, ident, act, gaze)
+    _draw_nose(pen, ident, act)
+    _draw_mouth(pen, ident, act)
+    if ident.glasses:
+        _draw_glasses(pen, ident)
+    return face_box(center, size, angle, ident.aspect)
 
-    # Body: shoulders and neck below the head.
+
+def _draw_body(pen: _Pen, ident: Identity) -> None:
+    """Shoulders and neck below the head, long hair falling behind it to the shoulders."""
+    a = ident.aspect
     pen.fill(
         np.array([[-2.2, 3.2], [-1.9, 1.75], [-0.6, 1.35], [0.6, 1.35], [1.9, 1.75], [2.2, 3.2]]),
         ident.shirt,
     )
-    pen.fill(np.array([[-0.38, 0.6], [0.38, 0.6], [0.42, 1.5], [-0.42, 1.5]]), dark_skin)
+    pen.fill(
+        np.array([[-0.38, 0.6], [0.38, 0.6], [0.42, 1.5], [-0.42, 1.5]]), _shade(ident.skin, 0.78)
+    )
     pen.fill(ellipse(0.0, 1.42, 0.42, 0.14, a0=0, a1=180, n=12), _shade(ident.shirt, 0.7))
-
-    # Hair behind the head (long hair falls to the shoulders).
     if ident.hair_style == "long":
         pen.fill(
             np.concatenate(
@@ -253,7 +263,13 @@ def draw_person(
             ),
             ident.hair,
         )
-    # Ears.
+
+
+def _draw_head(pen: _Pen, ident: Identity, act: Actions) -> None:
+    """Ears, the shaded face oval, the beard and raised cheeks (AU6)."""
+    a = ident.aspect
+    skin = ident.skin
+    dark_skin = _shade(skin, 0.78)
     for side in (-1, 1):
         pen.fill(ellipse(side * (a - 0.02), -0.02, 0.13, 0.22, n=16), dark_skin)
     # Face oval with simple shading: darker rim, lighter centre.
@@ -274,42 +290,43 @@ def draw_person(
                 _mix(skin, (235, 120, 110), 0.3 * cheek),
             )
 
-    # Hair on top.
-    if ident.hair_style == "bald":
-        pen.fill(ellipse(0.0, -0.05, a * 0.98, 0.98, a0=200, a1=340, n=20), _shade(skin, 1.04))
-    else:
-        bulk = 0.14 if ident.hair_style == "curly" else 0.05
-        cap = ellipse(0.0, -0.12, a + 0.05 + bulk, 0.98 + bulk, a0=180, a1=360, n=40)
-        fringe = np.array(
-            [[a * 0.98, -0.25], [a * 0.55, -0.52], [0.0, -0.6], [-a * 0.6, -0.5], [-a * 0.98, -0.2]]
-        )
-        pen.fill(np.concatenate([cap, fringe]), ident.hair)
-        if ident.hair_style == "curly":
-            for k in range(9):
-                ang = np.deg2rad(190 + k * 20)
-                pen.fill(
-                    ellipse((a + 0.05) * np.cos(ang), -0.12 + 1.0 * np.sin(ang), 0.13, 0.13, n=12),
-                    _shade(ident.hair, 0.9 + 0.04 * (k % 3)),
-                )
 
-    _draw_brows(pen, ident, act)
-    _draw_eyes(pen, ident, act, gaze)
-    _draw_nose(pen, ident, act)
-    _draw_mouth(pen, ident, act)
-    if ident.glasses:
-        for side in (-1, 1):
-            pen.line(
-                ellipse(side * ident.eye_spacing, -0.14, 0.17, 0.12, n=24),
-                (30, 30, 30),
-                0.025,
-                closed=True,
+def _draw_hair(pen: _Pen, ident: Identity) -> None:
+    """Hair on top of the head (a lighter scalp for the bald)."""
+    a = ident.aspect
+    if ident.hair_style == "bald":
+        pen.fill(
+            ellipse(0.0, -0.05, a * 0.98, 0.98, a0=200, a1=340, n=20), _shade(ident.skin, 1.04)
+        )
+        return
+    bulk = 0.14 if ident.hair_style == "curly" else 0.05
+    cap = ellipse(0.0, -0.12, a + 0.05 + bulk, 0.98 + bulk, a0=180, a1=360, n=40)
+    fringe = np.array(
+        [[a * 0.98, -0.25], [a * 0.55, -0.52], [0.0, -0.6], [-a * 0.6, -0.5], [-a * 0.98, -0.2]]
+    )
+    pen.fill(np.concatenate([cap, fringe]), ident.hair)
+    if ident.hair_style == "curly":
+        for k in range(9):
+            ang = np.deg2rad(190 + k * 20)
+            pen.fill(
+                ellipse((a + 0.05) * np.cos(ang), -0.12 + 1.0 * np.sin(ang), 0.13, 0.13, n=12),
+                _shade(ident.hair, 0.9 + 0.04 * (k % 3)),
             )
+
+
+def _draw_glasses(pen: _Pen, ident: Identity) -> None:
+    for side in (-1, 1):
         pen.line(
-            np.array([[-ident.eye_spacing + 0.17, -0.16], [ident.eye_spacing - 0.17, -0.16]]),
+            ellipse(side * ident.eye_spacing, -0.14, 0.17, 0.12, n=24),
             (30, 30, 30),
             0.025,
+            closed=True,
         )
-    return face_box(center, size, angle, a)
+    pen.line(
+        np.array([[-ident.eye_spacing + 0.17, -0.16], [ident.eye_spacing - 0.17, -0.16]]),
+        (30, 30, 30),
+        0.025,
+    )
 
 
 def _draw_brows(pen: _Pen, ident: Identity, act: Actions) -> None:

@@ -187,17 +187,8 @@ def render_clip(
 
     n1 = set(spec.n1_frames)
     other = None
-    if spec.n1_kind == "other_person":  # a cut to another shot: other person, other backdrop
-        o_spec = ClipSpec(
-            **{**spec.__dict__, "label": _other_label(spec.label, spec.expressions, nrng)}
-        )
-        o_ident = sample_identity(nrng)
-        other = (
-            o_ident,
-            _pose(o_spec, nrng, o_ident.aspect),
-            apex_actions(o_spec.label, intensity, nrng),
-            make_background(nrng, w + 2 * pad_x, h + 2 * pad_y),
-        )
+    if spec.n1_kind == "other_person":
+        other = _other_shot(spec, nrng, intensity, (w + 2 * pad_x, h + 2 * pad_y))
     frames = np.empty((n, h, w, 3), np.uint8)
     boxes = np.empty((n, 4))
     visible = np.ones(n, bool)
@@ -225,11 +216,37 @@ def render_clip(
             if f in n1:  # occlusion
                 draw_occluder(img, boxes[f], nrng, ident.skin)
         visible[f] = f not in n1
-        img = cv2.GaussianBlur(img, (0, 0), _BLUR_SIGMA)
-        lit = img.astype(np.float32)
-        lit *= light
-        lit *= np.float32(level[f])
-        ox, oy = int(rng.integers(0, _NOISE_PAD)), int(rng.integers(0, _NOISE_PAD))
-        lit += noise[oy : oy + h, ox : ox + w]  # sensor noise: a random window of the bank
-        frames[f] = np.clip(lit, 0, 255, out=lit).astype(np.uint8)
+        frames[f] = _camera(img, light, level[f], noise, rng)
     return RenderedClip(frames=frames, boxes=boxes, visible=visible, profile=profile)
+
+
+def _other_shot(
+    spec: ClipSpec, nrng: np.random.Generator, intensity: float, bg_size: tuple[int, int]
+) -> tuple[Identity, _Pose, Actions, np.ndarray]:
+    """An N1 cut to another shot: another person (of another expression), pose, apex
+    actions and backdrop."""
+    o_spec = ClipSpec(
+        **{**spec.__dict__, "label": _other_label(spec.label, spec.expressions, nrng)}
+    )
+    o_ident = sample_identity(nrng)
+    return (
+        o_ident,
+        _pose(o_spec, nrng, o_ident.aspect),
+        apex_actions(o_spec.label, intensity, nrng),
+        make_background(nrng, *bg_size),
+    )
+
+
+def _camera(
+    img: np.ndarray, light: np.ndarray, level: float, noise: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """What the camera records of a drawn frame: lens blur, lighting, and sensor noise (a
+    random window of the noise bank)."""
+    h, w = img.shape[:2]
+    img = cv2.GaussianBlur(img, (0, 0), _BLUR_SIGMA)
+    lit = img.astype(np.float32)
+    lit *= light
+    lit *= np.float32(level)
+    ox, oy = int(rng.integers(0, _NOISE_PAD)), int(rng.integers(0, _NOISE_PAD))
+    lit += noise[oy : oy + h, ox : ox + w]
+    return np.clip(lit, 0, 255, out=lit).astype(np.uint8)
