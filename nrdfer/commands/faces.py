@@ -1,7 +1,8 @@
 """``nrdfer faces IMAGE_OR_VIDEO``: face boxes, scores and landmarks; the aligned crop on request.
 
-Uses the ``detect_align`` section of params.yaml (``--params``, ``-S detect_align.key=value``),
-so it runs exactly the detector and alignment of the pipeline. For a video it prints every
+Uses the ``detect_align`` section of params.yaml (``--params``, ``-S detect_align.key=value``;
+outside a project the package's defaults), so it runs exactly the detector and alignment of
+the pipeline. For a video it prints every
 frame's faces and, with ``--out``, writes the tracked aligned crops side by side in one image.
 A video is streamed (one detector batch of frames at a time; the output is written as it goes),
 so memory does not grow with its length.

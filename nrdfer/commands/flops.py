@@ -1,6 +1,7 @@
 """``nrdfer flops``: parameter count and GMACs of one clip, true and in the paper's convention.
 
-Reads the ``model`` section of params.yaml (with ``-S`` overrides, e.g. ``-S model.M=3``); the
+Reads the ``model`` section of params.yaml (with ``-S`` overrides, e.g. ``-S model.M=3``;
+outside a project the package's defaults); the
 counting itself is :func:`nrdfer.models.flops.model_cost` (see that module for the two
 conventions). The model is built on the ``meta`` device, so this is fast and needs no memory.
 """

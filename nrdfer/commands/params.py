@@ -1,4 +1,7 @@
-"""``nrdfer params``: validate params.yaml (with -S overrides) and print the resolved values."""
+"""``nrdfer params``: validate params.yaml (with -S overrides) and print the resolved values.
+
+Outside a project (no ./params.yaml, no ``--params``) it shows the package's defaults.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import json
 
 import yaml
 
-from nrdfer.commands import add_params_options
-from nrdfer.params import SECTIONS, load_params, to_dict
+from nrdfer.commands import add_params_options, params_from_args
+from nrdfer.params import SECTIONS, to_dict
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sections = args.section or list(SECTIONS)
-    resolved = {
-        k: to_dict(v) for k, v in load_params(args.params, sections, args.overrides).items()
-    }
+    resolved = {k: to_dict(v) for k, v in params_from_args(args, sections).items()}
     if args.json:
         print(json.dumps(resolved, indent=2))
     else:

@@ -1,16 +1,15 @@
 """``nrdfer synth``: generate the demo data set (DFEW/AFEW, FERV39k, MAFW layouts) anywhere.
 
 Reads the ``synth`` section of ``--params`` (default ``./params.yaml``, with ``-S`` overrides);
-outside the project there is no such file, so pass ``--params`` pointing at the project's
-params.yaml (or a copy). See docs/demo-data.md.
+outside a project, without ``--params``, the package's default parameters. See
+docs/demo-data.md.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from nrdfer.commands import add_params_options
+from nrdfer.commands import add_params_options, params_path
 from nrdfer.errors import UserError
 from nrdfer.params import load_section
 
@@ -38,19 +37,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nrdfer.data.synth import generate
 
-    if not Path(args.params).is_file():
-        raise UserError(
-            f"{args.params}: params file not found. nrdfer synth reads its settings from the "
-            "'synth' section of the project's params.yaml: run it from the project root or "
-            "pass --params /path/to/params.yaml"
-        )
     if args.clips is not None and args.clips < 1:
         raise UserError(f"--clips must be at least 1, got {args.clips}")
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    params = load_section(args.params, "synth", args.overrides)
+    params = load_section(params_path(args), "synth", args.overrides)
     summary = generate(
         args.out,
         params,
