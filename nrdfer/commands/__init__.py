@@ -12,9 +12,10 @@ from nrdfer.params import load_params
 PROJECT_PARAMS = Path("params.yaml")
 """The params file of the project a command runs in (the current folder's)."""
 
-PACKAGED_PARAMS = Path(__file__).resolve().parents[1] / "params" / "params.yaml"
+PACKAGED_PARAMS = Path(__file__).resolve().parents[1] / "defaults" / "params.yaml"
 """The default parameters shipped with the package: the project's params.yaml, kept identical
-by a test, for the commands a user runs outside a project."""
+by a test, for the commands a user runs outside a project. Its folder holds no code and no
+stage depends on it, so copying a params change over it reruns nothing."""
 
 
 def add_params_options(parser: argparse.ArgumentParser) -> None:
