@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -11,9 +12,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGES_DIR = ROOT / "stages"
 PAPER_PRESET = ROOT / "presets" / "paper.yaml"
 NOISE_PROJECT = ("noise/dvc.yaml", "noise/.dvc/config", "noise/.dvc/.gitignore", "noise/.dvcignore")
 """The noise benchmark's DVC project (a project of its own inside this one: docs/noise.md)."""
+
+
+def load_stage_module(script: str):
+    """A stage script (``stages/<name>.py``, relative to the root) loaded as a module, with
+    ``stages/`` importable as it is when DVC runs the script."""
+    path = ROOT / script
+    sys.path.insert(0, str(STAGES_DIR))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_stage_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(STAGES_DIR))
+    return module
 
 
 def paper_overrides(section: str | None = None) -> list[str]:

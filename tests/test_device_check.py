@@ -70,7 +70,7 @@ def test_the_check_imports_neither_dvc_nor_dvclive():
         if re.search(r"^\s*@pytest\.mark\.gpu", p.read_text(), re.M)  # as gpu_check.sh's grep
     )
     assert tests_with_gpu == [
-        "tests/engine/test_engine_precision.py",
+        "tests/engine/test_precision.py",
         "tests/predict/test_predict.py",
     ]
     files = tests_with_gpu + [

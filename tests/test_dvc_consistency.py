@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib.util
 import re
 import shlex
-import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -30,22 +28,9 @@ import yaml
 
 from nrdfer.models.registry import available_models, model_keys
 from nrdfer.params import OVERLAYS, SECTIONS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, STAGES_DIR, load_stage_module
 
-STAGES_DIR = ROOT / "stages"
 RAW_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-
-
-def load_stage_module(script: str):
-    path = ROOT / script
-    sys.path.insert(0, str(STAGES_DIR))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_stage_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(STAGES_DIR))
-    return module
 
 
 PROJECTS = {".": "", "noise": "../"}

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,27 +15,10 @@ from nrdfer.data.synth import META_NAME, SHEET_NAME, generate
 from nrdfer.data.synth.layouts import allocate, stratified_folds
 from nrdfer.data.synth.noise import N1_KINDS, plan_n1, plan_n2
 from nrdfer.labels import AFEW_FOLDERS, CLASSES, NEUTRAL
-from nrdfer.params import load_section
 from tests.conftest import ROOT
+from tests.data.helpers import decode, small_params, tree_hashes
 
 SPLIT = "EmoLabel_DataSplit"
-
-
-def small_params(**changes):
-    """The project's synth params, shrunk so a test renders in about a second."""
-    p = load_section(ROOT / "params.yaml", "synth")
-    small = dict(
-        dfew_frames=(12, 20),
-        afew_frames=(10, 14),
-        workers=1,
-        sheet_frames=4,
-        sheet_clips_per_class=1,
-        n1_rate=0.4,
-        n2_rate=0.4,
-        afew_dark_share=0.4,
-    )
-    small.update(changes)
-    return replace(p, **small)
 
 
 @pytest.fixture(scope="module")
@@ -47,27 +28,11 @@ def demo(tmp_path_factory) -> Path:
     return out
 
 
-def tree_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every CSV, JPEG and JSON file under root (videos and PNG excluded)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.suffix in (".csv", ".jpg", ".json")
-    }
-
-
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         assert reader.fieldnames == ["video_name", "label"], path
         return list(reader)
-
-
-def decode(path: Path) -> np.ndarray:
-    import av
-
-    with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path, demo):
@@ -240,10 +205,10 @@ def test_rerun_replaces_whole_and_failure_keeps_old(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no temp dirs left
 
 
-def test_cli_requires_params_outside_the_project(tmp_path, monkeypatch, capsys):
+def test_cli_outside_the_project_with_a_named_params_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli_main(["synth", "--out", "x", "--seed", "1", "--clips", "2"]) == 2
-    assert "--params" in capsys.readouterr().err
+    assert "DFEW clips must be at least 5" in capsys.readouterr().err  # the packaged params
     code = cli_main(
         [
             "synth",

@@ -15,7 +15,7 @@ from nrdfer.data.synth import META_NAME, generate
 from nrdfer.data.synth.expressions import CLASS_ACTIONS, CLASS_EXPRESSIONS, EXPRESSIONS
 from nrdfer.io import read_json
 from nrdfer.labels import CLASSES, FERV39K, MAFW
-from tests.data.test_synth import decode, small_params, tree_hashes
+from tests.data.helpers import decode, small_params, tree_hashes
 
 
 def manifest(kind, root):
@@ -151,7 +151,7 @@ def test_cli_writes_one_new_layout(tmp_path, monkeypatch, capsys):
 def test_generated_tree_through_ingest_folds_shards(tmp_path, capsys, kind, ferv39k, mafw):
     from nrdfer.data.shards import ShardIndex, eval_loader
     from nrdfer.params import load_section
-    from tests.data.test_data_stages import run_stages, tiny_params
+    from tests.data.helpers import run_stages, tiny_params
 
     root = (ferv39k / "FERV39k") if kind == "ferv39k" else (mafw / "MAFW")
     shards = run_stages(tmp_path, kind, root, tiny_params(tmp_path))

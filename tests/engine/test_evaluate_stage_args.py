@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nrdfer.errors import UserError
-from tests.conftest import ROOT
-from tests.test_dvc_consistency import load_stage_module
+from tests.conftest import ROOT, load_stage_module
 
 evaluate = load_stage_module("stages/evaluate.py")
 BASE = ["--params", str(ROOT / "params.yaml"), "--shards", "s", "--fold", "1", "--details", "d"]

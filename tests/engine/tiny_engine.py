@@ -120,7 +120,7 @@ def train_params(**overrides) -> TrainParams:
 
 
 def ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    """One rank of a 2-process gloo job training TinyVideoNet (see test_engine_ddp.py)."""
+    """One rank of a 2-process gloo job training TinyVideoNet (see test_ddp.py)."""
     import json
     from pathlib import Path
 

@@ -101,4 +101,4 @@ def run(cmd: list[str], cwd: Path, timeout: float = 900) -> subprocess.Completed
 
 EXP_SHOW_FLAGS = ["--only-changed", "--drop", ".*/fold|.*_std$|metrics/afew|[^:]*/[^:]*$"]
 """The README's `dvc exp show` call: the changed params and the headline metrics, without the
-per-fold columns (tests/pipeline/test_pipeline_e2e.py checks it fits 160 columns)."""
+per-fold columns (tests/pipeline/test_e2e.py checks it fits 160 columns)."""

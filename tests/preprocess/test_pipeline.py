@@ -14,8 +14,7 @@ import yaml
 from nrdfer.params import load_params
 from nrdfer.preprocess.pipeline import detect_align_tree, enhance_tree
 from nrdfer.preprocess.video import read_frames, read_video
-from tests.conftest import ROOT
-from tests.test_dvc_consistency import load_stage_module
+from tests.conftest import ROOT, load_stage_module
 
 from .conftest import moving_face_frames, write_video
 

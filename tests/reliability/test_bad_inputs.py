@@ -18,10 +18,9 @@ from nrdfer.data.manifest import read_manifest
 from nrdfer.errors import UserError
 from nrdfer.params import load_params
 from nrdfer.preprocess.pipeline import enhance_tree
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_stage_module
 from tests.data.trees import make_afew, make_dfew, write_frames
 from tests.preprocess.conftest import FACE_BOX, moving_face_frames
-from tests.test_dvc_consistency import load_stage_module
 
 from .tiny import write_tiny_params
 

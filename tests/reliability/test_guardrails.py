@@ -5,7 +5,7 @@ command wrote them; readers check that every requested clip arrived exactly once
 index.json agrees with the tars; outputs honour the umask; user mistakes on the command line
 end with exit status 2 and one line, and the good inputs of a multi-input command keep their
 results. (Every params field's range: test_params_ranges.py; damaged frames in enhance:
-test_bad_inputs.py; last.pt after a resume: engine/test_engine_resume_kill.py.)
+test_bad_inputs.py; last.pt after a resume: engine/test_resume_kill.py.)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from nrdfer.params import load_section
 from nrdfer.preprocess.pipeline import detect_align_tree, enhance_tree
 from nrdfer.preprocess.video import write_frames_atomic
 from tests.conftest import ROOT
-from tests.data.test_data_shards import _rewrite
+from tests.data.helpers import rewrite_tar
 from tests.data.trees import make_afew, make_dfew
 from tests.predict.conftest import face_frames, write_model_file, write_video
 
@@ -156,7 +156,7 @@ def test_a_clip_replaced_inside_a_tar_is_named_with_its_shard(tmp_path, shard_di
     with tarfile.open(victim) as tar:
         first = tar.getnames()[0].split(".")[0]
     # same count, another clip: its members renamed
-    _rewrite(victim, lambda n, b: (n.replace(first, "99999"), b))
+    rewrite_tar(victim, lambda n, b: (n.replace(first, "99999"), b))
     for workers in (0, 1):  # in-process and from a worker process: one line, no traceback
         with pytest.raises(S.CorruptShardError) as err:
             keys_of(S.eval_loader(copy, 3, data_params(), num_workers=workers))

@@ -3,7 +3,7 @@ uninterrupted run, and no partial file ever sits under an output name.
 
 Each stage runs in a subprocess (``slow_stage.py`` sleeps before each clip so the kill lands
 mid-run, between finished outputs) on tiny generated data, is killed once its first output
-exists, then re-run. Training kill/resume is tested in tests/engine/test_engine_resume_kill.py.
+exists, then re-run. Training kill/resume is tested in tests/engine/test_resume_kill.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from nrdfer.data.manifest import ingest, write_manifest
 from nrdfer.data.synth import generate
 from nrdfer.io import write_json
 from nrdfer.params import SynthParams, from_dict
-from tests.conftest import ROOT
-from tests.test_dvc_consistency import load_stage_module
+from tests.conftest import ROOT, load_stage_module
 
 from .tiny import tiny_params, write_tiny_params
 

@@ -257,7 +257,7 @@ def test_a_bad_value_in_the_file_names_the_file(tmp_path):
 
 def test_stage_set_names_set_and_not_params_yaml(tmp_path):
     """In process (the exit status 2 of a stage script: test_bad_inputs.py)."""
-    from tests.test_dvc_consistency import load_stage_module
+    from tests.conftest import load_stage_module
 
     stage = load_stage_module("stages/shards.py")
     argv = ["--params", str(PARAMS), "--set", "shards.short_side=0", "--manifest", "m",

@@ -5,41 +5,14 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-import yaml
 
 from nrdfer.data.manifest import ingest
 from nrdfer.data.shards import ShardIndex, eval_loader
 from nrdfer.errors import UserError
 from nrdfer.params import load_section
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_stage_module
+from tests.data.helpers import run_stages, tiny_params
 from tests.data.trees import make_afew, make_dfew
-from tests.test_dvc_consistency import load_stage_module
-
-
-def tiny_params(tmp_path, **sections):
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["shards"].update(maxcount=4, workers=1, short_side=24)
-    for name, values in sections.items():
-        raw[name].update(values)
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return str(path)
-
-
-def run_stages(tmp_path, kind, root, params):
-    out = tmp_path / "out"
-    argv = ["--params", params]
-    load_stage_module("stages/ingest.py").main(
-        [*argv, "--kind", kind, "--root", str(root), "--out", str(out / "m.parquet")]
-    )
-    load_stage_module("stages/folds.py").main(
-        [*argv, "--manifest", str(out / "m.parquet"), "--out", str(out / "f.json")]
-    )
-    load_stage_module("stages/shards.py").main(
-        [*argv, "--manifest", str(out / "m.parquet"), "--folds", str(out / "f.json")]
-        + ["--root", str(root), "--out", str(out / "shards")]
-    )
-    return out / "shards"
 
 
 def test_dfew_stages_end_to_end(tmp_path, capsys):

@@ -23,18 +23,12 @@ from nrdfer.data.manifest import ingest
 from nrdfer.data.sampling import sample_indices
 from nrdfer.data.shards import writing as W
 from nrdfer.errors import UserError
-from nrdfer.params import load_section
 from tests.conftest import ROOT
+from tests.data.helpers import data_params, rewrite_tar
 from tests.data.trees import SIDE, frame_value, make_dfew
 
 SPEC = S.ShardSpec(short_side=SIDE, quality=95, maxcount=3, max_frames=0)
 N_CLIPS = 30
-
-
-def data_params(**kw):
-    base = load_section(ROOT / "params.yaml", "data")
-    values = dict(U=4, V=2, size=SIDE, batch_size=4, num_workers=0, shuffle_buffer=16)
-    return dataclasses.replace(base, **(values | kw))
 
 
 @pytest.fixture(scope="module")
@@ -274,19 +268,6 @@ def test_one_mjpeg_member_per_clip_playable_as_a_stream(tmp_path, built):
     assert starts[0] == 0 and blob.endswith(b"\xff\xd9") and len(starts) >= 3  # SOI ... EOI
 
 
-def _rewrite(path, edit):
-    """Re-write a tar with edit(name, payload) -> (name, payload) or None (member dropped)."""
-    with tarfile.open(path) as src:
-        members = [(m, src.extractfile(m).read()) for m in src.getmembers()]
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as dst:
-        for member, payload in members:
-            new = edit(member.name, payload)
-            if new is not None:
-                member.name, payload = new
-                member.size = len(payload)
-                dst.addfile(member, io.BytesIO(payload))
-
-
 def _two_sizes(name, payload):
     """Every clip's frames replaced by 5 JPEGs, the last one wider than the others."""
     frames = [np.full((SIDE, SIDE + 8 * (i == 4), 3), 40 * i, np.uint8) for i in range(5)]
@@ -316,7 +297,7 @@ def test_damaged_clip_members_name_the_shard_and_clip(tmp_path, built):
         copy = tmp_path / case.replace(" ", "_")
         shutil.copytree(out, copy)
         victim = copy / "set_3-000000.tar"
-        _rewrite(victim, edit)
+        rewrite_tar(victim, edit)
         if case == "foreign file ignored":
             with tarfile.open(victim, "a") as tar:
                 info = tarfile.TarInfo("README.txt")
@@ -364,7 +345,7 @@ def test_worker_processes_start_after_opencv_ran_its_thread_pool(built):
 import cv2, numpy as np, dataclasses
 from nrdfer.data import shards as S
 from nrdfer.errors import UserError
-from tests.data.test_data_shards import data_params
+from tests.data.helpers import data_params
 threads = cv2.getNumThreads()  # the default: one per core
 big = np.zeros((900, 900, 3), np.uint8)
 data = data_params(augment_on="device", size=16)

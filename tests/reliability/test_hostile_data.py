@@ -40,9 +40,8 @@ from nrdfer.data.shards import writing as W
 from nrdfer.errors import UserError
 from nrdfer.params import MAX_YAML_BYTES, load_params, load_section
 from nrdfer.preprocess.video import read_frames, read_image
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_stage_module
 from tests.data.trees import SIDE, frame_image, make_dfew
-from tests.test_dvc_consistency import load_stage_module
 
 SPEC = S.ShardSpec(short_side=SIDE, quality=95, maxcount=2, max_frames=0)
 

@@ -15,9 +15,8 @@ from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
 from nrdfer.io import load_model_file
 from nrdfer.labels import CLASSES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_stage_module
 from tests.data.trees import SIDE, make_dfew
-from tests.test_dvc_consistency import load_stage_module
 
 TINY_MODEL = dict(
     frames=4, image_size=SIDE, widths=[4, 8, 8], dynamic_blocks=1, M=1, N=1,

@@ -172,8 +172,8 @@ def test_official_scheme_never_falls_back(tmp_path):
 
 @pytest.mark.parametrize("kind", ["ferv39k", "mafw"])
 def test_ingest_and_folds_stages(tmp_path, capsys, kind):
-    from tests.data.test_data_stages import tiny_params
-    from tests.test_dvc_consistency import load_stage_module
+    from tests.conftest import load_stage_module
+    from tests.data.helpers import tiny_params
 
     root = (ferv39k_tree if kind == "ferv39k" else mafw_tree)(tmp_path / kind)
     params = tiny_params(tmp_path, ingest={"min_frames": 2})
