@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -192,6 +192,31 @@ class _Planner:
         self.shown[layout][label] = taken + 1
         return self.params.sheet_frames
 
+    def jobs(
+        self,
+        layout: str,
+        folder: str,
+        names: Sequence[str],
+        labels: np.ndarray,
+        settings: list[dict],
+        **clip: Any,
+    ) -> list[Job]:
+        """One job per clip of ``layout`` under ``root/folder``: its name, label, frames on the
+        sheet, noise settings and ``clip`` (frame counts, sizes, darkness, expressions)."""
+        return [
+            Job(
+                layout=layout,
+                index=i,
+                root=str(self.root / folder),
+                name=names[i],
+                label=int(label),
+                thumbs=self.thumbs(layout, int(label)),
+                **clip,
+                **settings[i],
+            )
+            for i, label in enumerate(labels)
+        ]
+
 
 def _dfew_jobs(planner: _Planner, rng: np.random.Generator, n: int) -> tuple[list[Job], dict]:
     """DFEW's clips and its split plan (ids, labels, folds)."""
@@ -200,20 +225,8 @@ def _dfew_jobs(planner: _Planner, rng: np.random.Generator, n: int) -> tuple[lis
     folds = stratified_folds(labels, DFEW_FOLDS, rng)
     plan = {"ids": list(range(1, n + 1)), "labels": labels.tolist(), "folds": folds}
     settings = planner.noise("dfew", labels, folds == 0)
-    jobs = [
-        Job(
-            layout="dfew",
-            index=i,
-            root=str(planner.root / "DFEW"),
-            name=f"{i + 1:05d}",
-            label=int(label),
-            thumbs=planner.thumbs("dfew", int(label)),
-            **planner.face_clip,
-            **settings[i],
-        )
-        for i, label in enumerate(labels)
-    ]
-    return jobs, plan
+    names = [f"{i + 1:05d}" for i in range(n)]
+    return planner.jobs("dfew", "DFEW", names, labels, settings, **planner.face_clip), plan
 
 
 def _afew_jobs(planner: _Planner, rng: np.random.Generator, n: int) -> list[Job]:
@@ -228,23 +241,15 @@ def _afew_jobs(planner: _Planner, rng: np.random.Generator, n: int) -> list[Job]
     if split.all() or not split.any():  # both splits must exist
         split[0] = 1 - split[0]
     settings = planner.noise("afew", labels, split == 1)
-    return [
-        Job(
-            layout="afew",
-            index=i,
-            root=str(planner.root / "AFEW"),
-            name=f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}",
-            label=int(label),
-            frames=params.afew_frames,
-            size=params.afew_size,
-            face_size=params.afew_face_size,
-            dark_share=params.afew_dark_share,
-            dark_gain=params.afew_dark_gain,
-            thumbs=planner.thumbs("afew", int(label)),
-            **settings[i],
-        )
-        for i, label in enumerate(labels)
-    ]
+    names = [f"{AFEW_SPLITS[split[i]]}/{CLASSES[label]}/{ids[i]}" for i, label in enumerate(labels)]
+    return planner.jobs(
+        "afew", "AFEW", names, labels, settings,
+        frames=params.afew_frames,
+        size=params.afew_size,
+        face_size=params.afew_face_size,
+        dark_share=params.afew_dark_share,
+        dark_gain=params.afew_dark_gain,
+    )  # fmt: skip
 
 
 def _ferv39k_jobs(planner: _Planner, n: int) -> tuple[list[Job], dict]:
@@ -273,19 +278,8 @@ def _ferv39k_jobs(planner: _Planner, n: int) -> tuple[list[Job], dict]:
         rows[a] = (rows[a][0], other)  # a label column that disagrees with the path
         rows[b] = (rows[b][0], "Contempt")  # a label word FERV39k does not have
     settings = planner.noise("ferv39k", labels, test)
-    jobs = [
-        Job(
-            layout="ferv39k",
-            index=i,
-            root=str(planner.root / "FERV39k"),
-            name=rows[i][0],
-            label=int(label),
-            thumbs=planner.thumbs("ferv39k", int(label)),
-            **planner.face_clip,
-            **settings[i],
-        )
-        for i, label in enumerate(labels)
-    ]
+    names = [row[0] for row in rows]
+    jobs = planner.jobs("ferv39k", "FERV39k", names, labels, settings, **planner.face_clip)
     return jobs, {"rows": rows, "test": test.tolist()}
 
 
@@ -303,20 +297,8 @@ def _mafw_jobs(planner: _Planner, n: int) -> tuple[list[Job], dict]:
         rows[0] = (ids[0], f"{rows[0][1]}_{other}")
     expressions = CLASS_EXPRESSIONS["mafw"]
     settings = planner.noise("mafw", np.array([expressions[c] for c in labels]), folds == 0)
-    jobs = [
-        Job(
-            layout="mafw",
-            index=i,
-            root=str(planner.root / "MAFW"),
-            name=ids[i],
-            label=int(label),
-            thumbs=planner.thumbs("mafw", int(label)),
-            expressions=expressions,
-            **planner.face_clip,
-            **settings[i],
-        )
-        for i, label in enumerate(labels)
-    ]
+    clip = dict(planner.face_clip, expressions=expressions)
+    jobs = planner.jobs("mafw", "MAFW", ids, labels, settings, **clip)
     return jobs, {"rows": rows, "folds": folds}
 
 
