@@ -1,16 +1,16 @@
-"""The training loop (paper §4.2): SGD with momentum, cross-entropy on ``logits_seq``,
-exponential learning-rate decay, mixed precision, DistributedDataParallel, per-epoch atomic
-checkpoints, bit-identical resume, a NaN guard and dvclive curves.
+"""The training loop (paper §4.2): SGD with momentum (or AdamW), cross-entropy on
+``logits_seq``, a per-epoch learning-rate schedule, mixed precision, DistributedDataParallel,
+per-epoch atomic checkpoints, bit-identical resume, a NaN guard and dvclive curves.
 
-Schedule: ``torch.optim.lr_scheduler.ExponentialLR`` stepped once per epoch with
-``gamma = lr_final_factor ** (1 / epochs)``, so the rate falls smoothly from ``lr`` to
-``lr * lr_final_factor`` over the run whatever the number of epochs (the authors' code halved
-it every 7 epochs: over 70 epochs that is a factor 2**-10 ~= 1e-3, the default here). Optional,
-off in the paper preset: a linear warm-up over the first ``warmup_steps`` optimizer steps (the
-step's rate is the epoch's rate times ``step / warmup_steps``), label smoothing, and an
-exponential moving average of the weights (``ema_decay``, per step) that is what gets evaluated
-and kept. The demo uses all three: without them its small model trained chaotically, one fold
-moving by 13.6 UAR points between CPU kernels (docs/engine.md, "Stability").
+Schedule (:func:`make_scheduler`): exponential, ``gamma = lr_final_factor ** (1 / epochs)``, so
+the rate falls smoothly from ``lr`` to ``lr * lr_final_factor`` whatever the number of epochs
+(the authors' code halves it every 7 epochs: over 70 epochs a factor 2**-10 ~= 1e-3, the
+paper preset's), or cosine towards the same end point. Optional, off in the paper preset:
+gradient clipping (``grad_clip``), a linear warm-up over the first ``warmup_steps`` optimizer
+steps (the step's rate is the epoch's rate times ``step / warmup_steps``), label smoothing, and
+an exponential moving average of the weights (``ema_decay``, per step) that is what gets
+evaluated and kept. The demo clips gradients and uses the cosine schedule (docs/engine.md,
+"Stability").
 
 Data: ``train_batches(epoch)`` returns the batches of one epoch for this rank. It must depend
 only on the epoch (and the seed it was built with), so a resumed run sees the same data as an
