@@ -307,7 +307,7 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
     """
     import torch
 
-    from nrdfer.checkpoint import load_checkpoint
+    from nrdfer.checkpoint import load_checkpoint  # here: nrdfer.checkpoint imports this module
 
     state = load_checkpoint(path, what="model file", fix=MODEL_FILE_FIX)
     if state.get("kind") != "model":
