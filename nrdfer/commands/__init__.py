@@ -41,7 +41,7 @@ def params_path(args: argparse.Namespace) -> Path:
     kept in ``args.params``)."""
     if args.params is not None:
         path = Path(args.params)
-        if not path.is_file():
+        if not path.exists():  # anything else (a folder, a pipe) the loader names
             raise UserError(f"{path}: params file not found; check the --params path")
         return path
     if PROJECT_PARAMS.is_file():
