@@ -17,7 +17,6 @@ which ones is returned so the stage can report it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -316,12 +315,3 @@ def enhance_dark_frames(
     if dark.any():
         out[dark] = enhancer.enhance(out[dark])
     return out, dark, luma
-
-
-def count_parameters(module: nn.Module, names: Sequence[str] | None = None) -> int:
-    """Number of parameters of ``module`` (optionally only those whose name starts with one of ``names``)."""
-    return sum(
-        p.numel()
-        for n, p in module.named_parameters()
-        if names is None or any(n.startswith(x) for x in names)
-    )

@@ -86,12 +86,6 @@ class FaceTracker:
         return found
 
 
-def track_faces(per_frame: Sequence[Sequence[Face]]) -> list[Face | None]:
-    """Pick one face per frame that continues a single track (None where it is not seen)."""
-    tracker = FaceTracker()
-    return [tracker.update(faces) for faces in per_frame]
-
-
 def detect_tracked(
     frames: np.ndarray, detector: FaceDetector, tracker: FaceTracker | Sequence[FaceTracker]
 ) -> list[tuple[list[Face], Face | None]]:

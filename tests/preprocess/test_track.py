@@ -8,9 +8,9 @@ from nrdfer.preprocess.faces import Face, TinyRetinaFace
 from nrdfer.preprocess.track import (
     STATUS_NO_FACE,
     STATUS_OK,
+    FaceTracker,
     faces_in_video,
     nearest_detected,
-    track_faces,
 )
 
 from .conftest import scene
@@ -19,6 +19,12 @@ from .conftest import scene
 def face_at(x: float, y: float, size: float = 40, score: float = 0.99) -> Face:
     pts = ((x + 12, y + 15), (x + 28, y + 15), (x + 20, y + 24), (x + 14, y + 32), (x + 26, y + 32))
     return Face((x, y, x + size, y + size), score, pts)
+
+
+def track_faces(per_frame):
+    """One tracker through the frames' faces: the tracked face per frame (None where unseen)."""
+    tracker = FaceTracker()
+    return [tracker.update(faces) for faces in per_frame]
 
 
 def test_track_keeps_the_continuing_face():
