@@ -19,7 +19,7 @@ import numpy as np
 from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
 from nrdfer.io import write_text
-from nrdfer.labels import CLASSES
+from nrdfer.labels import DFEW
 from nrdfer.params import BaseParams, ModelParams, ReportParams
 from nrdfer.report import claims, figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
@@ -169,7 +169,7 @@ def write_report(
             "without SF": np.concatenate([f["pred"] for f in fold_feats]),
             "with SF": np.concatenate([f["pred_sf"] for f in fold_feats]),
         },
-        CLASSES,
+        DFEW.classes,
         figures_dir / "confusion_dfew.png",
         f"NR-DFERNet on DFEW, {len(fold_feats)} test folds (row-normalised %, counts)",
     )
@@ -192,7 +192,7 @@ def write_report(
         figures.fig5(
             frames,
             att,
-            {k: CLASSES[int(lab[k])] for k in frames},
+            {k: DFEW.classes[int(lab[k])] for k in frames},
             figures_dir / "fig5_attention.png",
         )
         written.append(figures_dir / "fig5_attention.png")
@@ -208,7 +208,7 @@ def write_report(
 
         figures.fig6(
             {"baseline (no DSF, no DCT)": panel(baseline), "NR-DFERNet": panel(with_dct)},
-            CLASSES,
+            DFEW.classes,
             figures_dir / "fig6_tsne.png",
             perplexity=report.tsne_perplexity,
             max_points=report.tsne_max_points,

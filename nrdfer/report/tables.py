@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nrdfer.io import write_text
-from nrdfer.labels import CLASSES
+from nrdfer.labels import DFEW
 from nrdfer.report import paper
 from nrdfer.report.aggregate import group
 
@@ -169,7 +169,7 @@ def table4(afew: Mapping[str, Any] | None, baselines: Mapping[str, Mapping[str, 
 
 def table5(ours: Mapping[str, Mapping[str, Any] | None], gmacs: Mapping[str, float]) -> Table:
     """Table 5: DFEW per-class accuracy, UAR, WAR and GMACs; ours beside the paper's rows."""
-    columns = ["method", "source"] + list(CLASSES) + ["UAR", "WAR", "GMACs", "folds",
+    columns = ["method", "source"] + list(DFEW.classes) + ["UAR", "WAR", "GMACs", "folds",
                                                       "best-on-test UAR (optimistic)",
                                                       "best-on-test WAR (optimistic)"]  # fmt: skip
     rows = []
@@ -179,14 +179,14 @@ def table5(ours: Mapping[str, Mapping[str, Any] | None], gmacs: Mapping[str, flo
         if s is not None:
             sf = "sf_" if name.startswith("NR-DFERNet") else ""
             rows.append(
-                [name, "ours (DS)", *[_pct(s, f"{sf}acc_{c}") for c in CLASSES],
+                [name, "ours (DS)", *[_pct(s, f"{sf}acc_{c}") for c in DFEW.classes],
                  _pct(s, f"{sf}uar"), _pct(s, f"{sf}war"), gmacs.get(name), _folds(s),
                  _pct(s, f"best_on_test_{sf}uar"), _pct(s, f"best_on_test_{sf}war")]
             )  # fmt: skip
     for name, s in ours.items():
         if name not in paper.TABLE5 and s is not None:
             rows.append(
-                [name, "ours (DS)", *[_pct(s, f"acc_{c}") for c in CLASSES], _pct(s, "uar"),
+                [name, "ours (DS)", *[_pct(s, f"acc_{c}") for c in DFEW.classes], _pct(s, "uar"),
                  _pct(s, "war"), gmacs.get(name), _folds(s), _pct(s, "best_on_test_uar"),
                  _pct(s, "best_on_test_war")]
             )  # fmt: skip
