@@ -40,6 +40,8 @@ class ReportInputs:
     oversample: Path  # dir of NR-DFERNet* runs (Table 5)
     afew: Path | None  # AFEW val metrics of NR-DFERNet (Table 4), or None
     fig4_curves: Path  # dvclive plots dir of the Fig. 4 fold
+    ferv39k: Path | None = None  # FERV39k evaluation details of NR-DFERNet, or None
+    mafw: Path | None = None  # MAFW fold summary of NR-DFERNet (aggregate stage), or None
 
 
 def load_features(directory: Path) -> list[dict[str, Any]]:
@@ -109,7 +111,7 @@ def write_report(
     model: ModelParams,
     report: ReportParams,
 ) -> list[Path]:
-    """Write Tables 1-5 (Markdown + CSV), the claims they support (claims.md / .json) and
+    """Write Tables 1-5 and, when given, the FERV39k and MAFW tables (Markdown + CSV), the claims they support (claims.md / .json) and
     Figs. 4-6 + confusion matrices (PNG).
 
     Returns the files written.
@@ -122,6 +124,14 @@ def write_report(
     compare_afew = metrics_in(inputs.compare_afew, EVALUATION)
     oversample = metrics_in(inputs.oversample, EVALUATION)
     afew = read_metrics([inputs.afew])[0] if inputs.afew is not None else None
+    extra = {
+        table: read_metrics([path])[0]
+        for table, path in (
+            (tables.ferv39k_table, inputs.ferv39k),
+            (tables.mafw_table, inputs.mafw),
+        )
+        if path is not None
+    }
 
     # Tables ------------------------------------------------------------------------------
     main_gmacs = gmacs(model)
@@ -148,6 +158,7 @@ def write_report(
             {"NR-DFERNet": summary, "NR-DFERNet*": star, **base_names},
             {"NR-DFERNet": main_gmacs, "NR-DFERNet*": main_gmacs, **base_gmacs},
         ),
+        *(make(ours) for make, ours in extra.items()),
     ):
         table.write(tables_dir)
         written += [tables_dir / f"{table.name}.md", tables_dir / f"{table.name}.csv"]
