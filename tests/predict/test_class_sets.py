@@ -1,14 +1,19 @@
 """An 11-class data set (MAFW) through the whole chain: shards -> model (head size, the
-snippet-based filter's neutral index) -> metrics -> model file -> predict, each following the
-data set's class set, and a model whose classes do not fit the shards refused in one line."""
+snippet-based filter's neutral index) -> metrics -> model file -> predict and export, each
+following the data set's class set, and a model whose classes do not fit the shards refused in
+one line."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
+from nrdfer.cli import main
 from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
 from nrdfer.data.shards import ShardIndex, write_shards
@@ -60,7 +65,9 @@ def settings():
     return base, data, evaluate
 
 
-def test_eleven_classes_model_filter_metrics_model_file_predict(mafw_shards, tmp_path, videos):
+def test_eleven_classes_model_filter_metrics_model_file_predict(
+    mafw_shards, tmp_path, videos, capsys
+):
     base, data, evaluate = settings()
     assert ShardIndex(mafw_shards).class_set == MAFW
     outputs = TrainOutputs(tmp_path / "last.pt", tmp_path / "model.pt", None, tmp_path / "s.json")
@@ -101,6 +108,18 @@ def test_eleven_classes_model_filter_metrics_model_file_predict(mafw_shards, tmp
     assert list(result.clip.probs) == list(MAFW.classes)
     assert result.clip.filter_fired and result.clip.probs["neutral"] == 0.0
     assert result.clip.label in MAFW.classes and result.clip.label != "neutral"
+
+    # nrdfer export: the ONNX file names MAFW's classes and suppresses MAFW's neutral in the graph
+    onnx_file = tmp_path / "mafw.onnx"
+    argv = ["export", "--checkpoint", str(outputs.model), "--onnx", str(onnx_file), "--json"]
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out)["ok"]
+    meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    assert json.loads(meta["nrdfer.classes"]) == list(MAFW.classes)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    clips = np.random.default_rng(0).random((2, 8, 3, 32, 32), dtype=np.float32)
+    logits_seq, logits, fired, _ = session.run(None, {"clips": clips})
+    assert logits_seq.shape == (2, 11) and fired.all()
+    assert (logits.argmax(1) != MAFW.neutral).all() and (logits[:, 4] < logits[:, :4].min(1)).all()
 
     # a model of DFEW's classes evaluated on MAFW shards: refused
     dfew = write_model_file(tmp_path / "dfew.pt", enhance=False)
