@@ -399,8 +399,8 @@ def evaluate_fold(
     if classes != list(data_classes.classes):
         raise UserError(
             f"{model_file}: the model predicts {len(classes)} classes ({', '.join(classes)}), "
-            f"but {Path(shards) / INDEX} holds {data_classes.dataset} ({', '.join(data_classes.classes)}); "
-            "evaluate a model trained on this data set's class set"
+            f"but {Path(shards) / INDEX} holds {data_classes.dataset} "
+            f"({', '.join(data_classes.classes)}); evaluate a model trained on this data set"
         )
     loader = eval_loader(shards, fold, data, split=split)
     pred = predict(

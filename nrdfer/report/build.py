@@ -111,8 +111,8 @@ def write_report(
     model: ModelParams,
     report: ReportParams,
 ) -> list[Path]:
-    """Write Tables 1-5 and, when given, the FERV39k and MAFW tables (Markdown + CSV), the claims they support (claims.md / .json) and
-    Figs. 4-6 + confusion matrices (PNG).
+    """Write Tables 1-5 and, when given, the FERV39k and MAFW tables (Markdown + CSV), the
+    claims they support (claims.md / .json) and Figs. 4-6 + confusion matrices (PNG).
 
     Returns the files written.
     """
