@@ -208,6 +208,7 @@ def benchmark_table(
     classes: ClassSet,
     ours: Mapping[str, Any] | None,
     published: Mapping[str, tuple[float, float, str]],
+    title: str,
     protocol: str,
 ) -> Table:
     """A FERV39k or MAFW table: NR-DFERNet's per-class accuracy, UAR and WAR (with the
@@ -228,7 +229,7 @@ def benchmark_table(
     ]
     return Table(
         classes.dataset,
-        f"{classes.dataset.upper()}: per-class accuracy (%), UAR, WAR ({protocol})",
+        f"{title}: per-class accuracy (%), UAR, WAR ({protocol})",
         ["method", "source", *classes.classes, "UAR", "WAR", "folds",
          "best-on-test UAR (optimistic)", "best-on-test WAR (optimistic)"],
         rows,
@@ -244,9 +245,11 @@ def benchmark_table(
 
 def ferv39k_table(ours: Mapping[str, Any] | None) -> Table:
     """FERV39k: the official train/test split (one fold)."""
-    return benchmark_table(FERV39K, ours, paper.FERV39K, "official train/test split")
+    return benchmark_table(FERV39K, ours, paper.FERV39K, "FERV39k", "official train/test split")
 
 
 def mafw_table(ours: Mapping[str, Any] | None) -> Table:
     """MAFW: the five official single-expression folds (mean over those run)."""
-    return benchmark_table(MAFW, ours, paper.MAFW, "official 5 folds, 11 single-expression classes")
+    return benchmark_table(
+        MAFW, ours, paper.MAFW, "MAFW", "official 5 folds, 11 single-expression classes"
+    )
