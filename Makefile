@@ -52,11 +52,14 @@ endif
 	@cat noise/reports/table.md
 
 # The paper on your licensed copies: the paper's sizes and schedule (presets/paper.yaml) as a DVC
-# experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW [ARGS="-S key=value ..."]
+# experiment, e.g. make paper DFEW=/data/DFEW AFEW=/data/AFEW FERV39K=/data/FERV39k MAFW=/data/MAFW
+# [ARGS="-S key=value ..."]; AFEW, FERV39K and MAFW are optional (without one, its stages run on
+# the generated demo set at the paper's sizes)
 paper: venv
-	@test -n "$(DFEW)" || { echo "usage: make paper DFEW=/path/to/DFEW [AFEW=/path/to/AFEW]"; exit 2; }
+	@test -n "$(DFEW)" || { echo "usage: make paper DFEW=/path/to/DFEW [AFEW=/path/to/AFEW] [FERV39K=/path/to/FERV39k] [MAFW=/path/to/MAFW]"; exit 2; }
 	$(BIN)/nrdfer preset presets/paper.yaml -S source.dfew_root=$(DFEW) \
-		$(if $(AFEW),-S source.afew_root=$(AFEW)) $(ARGS) --run
+		$(if $(AFEW),-S source.afew_root=$(AFEW)) $(if $(FERV39K),-S source.ferv39k_root=$(FERV39K)) \
+		$(if $(MAFW),-S source.mafw_root=$(MAFW)) $(ARGS) --run
 
 # make paper's command at the paper's sizes on a small generated data set with random-weight
 # RetinaFace-ResNet-50 / EnlightenGAN files, ingest to report, on CPU (about 11 min on 2 cores)

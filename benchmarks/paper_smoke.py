@@ -85,9 +85,9 @@ def check_outputs(project: Path) -> dict[str, object]:
     from nrdfer.io import load_model_file, read_json
 
     problems = []
-    for k in range(1, 6):
-        if not (project / f"reports/tables/table{k}.md").is_file():
-            problems.append(f"reports/tables/table{k}.md missing")
+    for name in (*(f"table{k}" for k in range(1, 6)), "ferv39k", "mafw"):
+        if not (project / f"reports/tables/{name}.md").is_file():
+            problems.append(f"reports/tables/{name}.md missing")
     faces = sorted((project / "data/interim/afew/enhanced").rglob("*.jpg"))
     sides = {cv2.imread(str(p)).shape[:2] for p in faces[:50]}
     if sides != {(112, 112)}:
@@ -95,10 +95,12 @@ def check_outputs(project: Path) -> dict[str, object]:
     spec = read_json(project / "data/shards/dfew/index.json").get("spec", {})
     if spec.get("short_side") != 128:
         problems.append(f"DFEW shards spec {spec}, not a 128-px short side")
-    model = load_model_file(project / "models/dfew/fold1/model.pt")["model_params"]
-    if (model["image_size"], model["frames"], model["M"], model["N"]) != (112, 16, 2, 4):
-        problems.append(f"the model is not the paper's: {model}")
-    metrics = {name: read_json(project / f"metrics/{name}.json") for name in ("dfew", "afew")}
+    for path in ("dfew/fold1", "ferv39k", "mafw/fold1"):
+        model = load_model_file(project / f"models/{path}/model.pt")["model_params"]
+        if (model["image_size"], model["frames"], model["M"], model["N"]) != (112, 16, 2, 4):
+            problems.append(f"the {path} model is not the paper's: {model}")
+    names = ("dfew", "afew", "ferv39k", "mafw")
+    metrics = {name: read_json(project / f"metrics/{name}.json") for name in names}
     return {"problems": problems, "afew_face_crops": len(faces), "metrics": metrics}
 
 

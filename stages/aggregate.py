@@ -1,5 +1,6 @@
 """Average the main model's fold evaluations into the 5-fold figures (mean and std), the
-paper's DFEW protocol, over the folds of ``folds.main``.
+paper's DFEW protocol, over the folds of ``folds.main`` (DFEW) or ``folds.mafw`` (MAFW:
+``--folds-key mafw``).
 
 Writes the headline (UAR/WAR with and without the snippet filter, ± std: the metrics file) and
 the full summary (per class, the filter's firing rate, the labelled best-on-test numbers).
@@ -14,21 +15,31 @@ from _common import add_input, add_output, load, run, stage_parser
 from nrdfer.engine.metrics import write_fold_metrics
 from nrdfer.report.aggregate import headline_summary, main_fold_details, summarise_folds
 
-PARAMS = ("folds.main",)
-
 
 def build_parser():
     parser = stage_parser(__doc__)
+    parser.add_argument(
+        "--folds-key",
+        default="main",
+        choices=("main", "mafw"),
+        help="the folds section's list of folds to average: main (DFEW) or mafw",
+    )
     add_input(parser, "--details", help="dir of the per-fold evaluation details")
     add_output(parser, "--metrics", help="5-fold UAR/WAR ± std (dvc metrics)")
     add_output(parser, "--summary", help="5-fold summary: per class, filter, best-on-test")
     return parser
 
 
+def params(args) -> list[str]:
+    """The params this run reads (dvc.yaml declares the same)."""
+    return [f"folds.{args.folds_key}"]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    folds = load(args, PARAMS)["folds"].main
-    summary = summarise_folds(main_fold_details(args.details, folds))
+    folds = getattr(load(args, params(args))["folds"], args.folds_key)
+    details = main_fold_details(args.details, folds, f"folds.{args.folds_key}")
+    summary = summarise_folds(details)
     write_fold_metrics(args.summary, summary)
     write_fold_metrics(args.metrics, headline_summary(summary))
     print(

@@ -1,5 +1,6 @@
-"""The paper's Tables 1-5 (Markdown + CSV, the paper's numbers beside ours) and Figures 4-6
-plus confusion matrices (PNG) from the pipeline's result files only (metrics, features, curves)."""
+"""The paper's Tables 1-5 and the FERV39k and MAFW tables (Markdown + CSV, published numbers
+beside ours), Figures 4-6 plus confusion matrices (PNG) from the pipeline's result files only
+(metrics, features, curves)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def build_parser():
     add_input(parser, "--oversample", help="dir of NR-DFERNet* runs")
     add_input(parser, "--afew", required=False, help="AFEW val metrics of NR-DFERNet")
     add_input(parser, "--fig4-curves", help="dvclive plots dir of the Fig. 4 fold")
+    add_input(parser, "--ferv39k", required=False, help="FERV39k evaluation details")
+    add_input(parser, "--mafw", required=False, help="MAFW fold summary (aggregate stage)")
     add_output(parser, "--tables", help="directory for the tables (Markdown and CSV)")
     add_output(parser, "--figures", help="directory for the PNG figures")
     return parser
@@ -44,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         oversample=Path(args.oversample),
         afew=Path(args.afew) if args.afew else None,
         fig4_curves=Path(args.fig4_curves),
+        ferv39k=Path(args.ferv39k) if args.ferv39k else None,
+        mafw=Path(args.mafw) if args.mafw else None,
     )
     written = write_report(
         inputs,

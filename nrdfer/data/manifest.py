@@ -32,7 +32,15 @@ from nrdfer.data.frames import (
 )
 from nrdfer.errors import UserError
 from nrdfer.io import atomic_path
-from nrdfer.labels import AFEW_FOLDERS, CLASSES, FERV39K, MAFW, ClassSet, dfew_label_to_index
+from nrdfer.labels import (
+    AFEW,
+    AFEW_FOLDERS,
+    DFEW,
+    FERV39K,
+    MAFW,
+    ClassSet,
+    dfew_label_to_index,
+)
 
 COLUMNS = (
     "clip_id",
@@ -281,7 +289,7 @@ def ingest_dfew(
                 "source": source,
                 "source_kind": kind,
                 "label": label,
-                "label_name": CLASSES[label] if label >= 0 else "",
+                "label_name": DFEW.classes[label] if label >= 0 else "",
                 "n_frames": n,
                 "bad_frames": bad,
                 "partition": f"set_{next(iter(clip.test_sets))}"
@@ -357,7 +365,7 @@ def ingest_afew(
                 "source": entry.relative_to(root).as_posix(),
                 "source_kind": "frames" if entry.is_dir() else "video",
                 "label": label,
-                "label_name": CLASSES[label] if label >= 0 else "",
+                "label_name": AFEW.classes[label] if label >= 0 else "",
                 "n_frames": n,
                 "bad_frames": bad,
                 "partition": split,

@@ -78,7 +78,7 @@ def classification_metrics(
     Args:
         y_true: true class indices (N,).
         y_pred: predicted class indices (N,).
-        classes: class names in index order (``nrdfer.labels.CLASSES``).
+        classes: class names in index order (the data set's class set, ``nrdfer.labels``).
         prefix: prepended to every key, e.g. ``"sf_"`` for the filtered predictions.
     """
     cm = confusion_matrix(y_true, y_pred, len(classes))

@@ -37,7 +37,7 @@ from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
 from nrdfer.io import file_digest, load_model_file, model_file_state, read_json, write_plot_rows
-from nrdfer.labels import CLASSES
+from nrdfer.labels import ClassSet
 from nrdfer.models import build_model, load_weights
 from nrdfer.models.decision import num_snippets
 from nrdfer.models.registry import model_keys
@@ -86,6 +86,31 @@ def preprocess_spec(
         spec["detect_align"] = to_dict(detect_align)
         spec["enhance"] = None if enhance is None else to_dict(enhance)
     return spec
+
+
+CLASS_SET_KEYS = {"num_classes": "num_classes", "neutral_index": "neutral"}
+"""Model params that must equal the data set's class set: key -> ``ClassSet`` attribute."""
+
+
+def check_class_set(model_params: ModelParams, index: ShardIndex) -> ClassSet:
+    """The class set of the shards, after checking the model's head size and (for a model with
+    the snippet-based filter) its neutral index against it.
+
+    Raises:
+        UserError: one line naming the params key, its value, the shard index and the value
+            the data set needs.
+    """
+    classes = index.class_set
+    reads = model_keys(model_params.name)
+    for key, attr in CLASS_SET_KEYS.items():
+        have, want = getattr(model_params, key), getattr(classes, attr)
+        if key in reads and have != want:
+            raise UserError(
+                f"model.{key} = {have}, but {index.directory / INDEX} holds {classes.dataset} "
+                f"({classes.num_classes} classes: {', '.join(classes.classes)}; neutral "
+                f"{classes.neutral_name} = {classes.neutral}): set model.{key}: {want}"
+            )
+    return classes
 
 
 def live_dir_from_outputs(metrics: str | Path, plots: str | Path) -> Path:
@@ -140,13 +165,14 @@ def train_fold(
                 f"training on {ctx.world_size} processes needs data.resampled: true in "
                 "params.yaml (every rank must get the same number of batches)"
             )
-        ShardIndex(shards)  # a clear error when the shards stage has not run
+        # a clear error when the shards stage has not run, or its classes do not fit the model
+        class_set = check_class_set(model_params, ShardIndex(shards))
         device = resolve_device(base.device, ctx.local_rank)
         seed_everything(base.seed)
         model = build_model(model_params)
         identity = _run_identity(base, data, model_params, train, fold, shards)
         if init is not None:
-            _start_from(model, model_params, init)
+            _start_from(model, model_params, init, class_set)
             identity["init"] = file_digest(init)
         train_batches, test, val = _fold_batches(shards, fold, data, train, base.seed, ctx, device)
         result = fit(
@@ -157,7 +183,7 @@ def train_fold(
             device=device,
             checkpoint_path=outputs.checkpoint,
             run_identity=identity,
-            classes=CLASSES,
+            classes=class_set.classes,
             test_batches=test,
             val_batches=val,
             live_dir=outputs.live_dir,
@@ -171,13 +197,14 @@ def train_fold(
                 "epochs": train.epochs,
                 "fold": str(fold),
                 "seed": base.seed,
+                "dataset": class_set.dataset,
             }
             save_checkpoint(
                 outputs.model,
                 model_file_state(
                     result.model_state,
                     model_params=to_dict(model_params),
-                    classes=CLASSES,
+                    classes=class_set.classes,
                     preprocess=preprocess_spec(data, detect_align, enhance),
                     info=info,
                 ),
@@ -211,9 +238,11 @@ def _run_identity(
     }
 
 
-def _start_from(model: nn.Module, model_params: ModelParams, init: str | Path) -> None:
+def _start_from(
+    model: nn.Module, model_params: ModelParams, init: str | Path, class_set: ClassSet
+) -> None:
     """Load the weights of the model file ``init`` into ``model`` (fine-tuning), which must
-    have been built with the same architecture keys."""
+    have been built with the same architecture keys and predict the shards' classes."""
     state = load_model_file(init)
     keys = sorted(model_keys(model_params.name))  # what defines the architecture
     ours = to_dict(model_params)
@@ -223,6 +252,12 @@ def _start_from(model: nn.Module, model_params: ModelParams, init: str | Path) -
             f"{init}: built with other model params than params.yaml's model section "
             f"(model.{differ[0]}: {state['model_params'].get(differ[0])!r} there, "
             f"{ours[differ[0]]!r} here); fine-tuning needs the same architecture"
+        )
+    if list(state["classes"]) != list(class_set.classes):
+        raise UserError(
+            f"{init}: predicts {', '.join(state['classes'])}, but the shards hold "
+            f"{class_set.dataset} ({', '.join(class_set.classes)}); fine-tuning needs "
+            "the same classes in the same order"
         )
     load_weights(model, state["model_state"], str(init))
 
@@ -401,6 +436,13 @@ def evaluate_fold(
     precision = resolve_precision(evaluate.precision, device)
     model.to(device)
     classes = list(state["classes"])
+    data_classes = ShardIndex(shards).class_set
+    if classes != list(data_classes.classes):
+        raise UserError(
+            f"{model_file}: the model predicts {len(classes)} classes ({', '.join(classes)}), "
+            f"but {Path(shards) / INDEX} holds {data_classes.dataset} "
+            f"({', '.join(data_classes.classes)}); evaluate a model trained on this data set"
+        )
     loader = eval_loader(shards, fold, data, split=split)
     pred = predict(
         model,

@@ -203,6 +203,7 @@ class FoldsParams:
     k: Int(2, 100)
     val_fraction: Float(0, 1, lt=True)
     main: Seq(Fold)
+    mafw: Seq(Fold)
 
 
 @frozen
@@ -237,6 +238,8 @@ class DataParams:
 class SourceParams:
     dfew_root: PathText
     afew_root: PathText
+    ferv39k_root: PathText
+    mafw_root: PathText
 
 
 @frozen

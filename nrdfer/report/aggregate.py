@@ -42,16 +42,19 @@ def metrics_in(directory: str | Path, name: str = "*.json") -> list[dict[str, An
     return read_metrics(sorted(directory.rglob(name)))
 
 
-def main_fold_details(directory: str | Path, folds: Sequence[int]) -> list[dict[str, Any]]:
-    """The evaluation of each fold of ``folds`` found under ``directory`` (by the ``fold`` each
-    file records); a fold missing or evaluated twice is an error."""
+def main_fold_details(
+    directory: str | Path, folds: Sequence[int], key: str = "folds.main"
+) -> list[dict[str, Any]]:
+    """The evaluation of each fold of ``folds`` (the params list ``key``) found under
+    ``directory`` (by the ``fold`` each file records); a fold missing or evaluated twice is an
+    error."""
     wanted = [str(f) for f in folds]
     rows = [r for r in metrics_in(directory, EVALUATION) if str(r.get("fold")) in wanted]
     found = sorted(str(r.get("fold")) for r in rows)
     missing = [f for f in wanted if f not in found]
     if missing or len(found) != len(set(found)):
         raise UserError(
-            f"{directory}: expected one {EVALUATION} for each fold of folds.main {wanted}, "
+            f"{directory}: expected one {EVALUATION} for each fold of {key} {wanted}, "
             f"found folds {found}; re-run the evaluate stages (dvc repro)"
         )
     return rows

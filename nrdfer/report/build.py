@@ -19,7 +19,7 @@ import numpy as np
 from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
 from nrdfer.io import write_text
-from nrdfer.labels import CLASSES
+from nrdfer.labels import DFEW
 from nrdfer.params import BaseParams, ModelParams, ReportParams
 from nrdfer.report import claims, figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
@@ -40,6 +40,8 @@ class ReportInputs:
     oversample: Path  # dir of NR-DFERNet* runs (Table 5)
     afew: Path | None  # AFEW val metrics of NR-DFERNet (Table 4), or None
     fig4_curves: Path  # dvclive plots dir of the Fig. 4 fold
+    ferv39k: Path | None = None  # FERV39k evaluation details of NR-DFERNet, or None
+    mafw: Path | None = None  # MAFW fold summary of NR-DFERNet (aggregate stage), or None
 
 
 def load_features(directory: Path) -> list[dict[str, Any]]:
@@ -109,8 +111,8 @@ def write_report(
     model: ModelParams,
     report: ReportParams,
 ) -> list[Path]:
-    """Write Tables 1-5 (Markdown + CSV), the claims they support (claims.md / .json) and
-    Figs. 4-6 + confusion matrices (PNG).
+    """Write Tables 1-5 and, when given, the FERV39k and MAFW tables (Markdown + CSV), the
+    claims they support (claims.md / .json) and Figs. 4-6 + confusion matrices (PNG).
 
     Returns the files written.
     """
@@ -122,6 +124,14 @@ def write_report(
     compare_afew = metrics_in(inputs.compare_afew, EVALUATION)
     oversample = metrics_in(inputs.oversample, EVALUATION)
     afew = read_metrics([inputs.afew])[0] if inputs.afew is not None else None
+    extra = {
+        table: read_metrics([path])[0]
+        for table, path in (
+            (tables.ferv39k_table, inputs.ferv39k),
+            (tables.mafw_table, inputs.mafw),
+        )
+        if path is not None
+    }
 
     # Tables ------------------------------------------------------------------------------
     main_gmacs = gmacs(model)
@@ -148,6 +158,7 @@ def write_report(
             {"NR-DFERNet": summary, "NR-DFERNet*": star, **base_names},
             {"NR-DFERNet": main_gmacs, "NR-DFERNet*": main_gmacs, **base_gmacs},
         ),
+        *(make(ours) for make, ours in extra.items()),
     ):
         table.write(tables_dir)
         written += [tables_dir / f"{table.name}.md", tables_dir / f"{table.name}.csv"]
@@ -169,7 +180,7 @@ def write_report(
             "without SF": np.concatenate([f["pred"] for f in fold_feats]),
             "with SF": np.concatenate([f["pred_sf"] for f in fold_feats]),
         },
-        CLASSES,
+        DFEW.classes,
         figures_dir / "confusion_dfew.png",
         f"NR-DFERNet on DFEW, {len(fold_feats)} test folds (row-normalised %, counts)",
     )
@@ -192,7 +203,7 @@ def write_report(
         figures.fig5(
             frames,
             att,
-            {k: CLASSES[int(lab[k])] for k in frames},
+            {k: DFEW.classes[int(lab[k])] for k in frames},
             figures_dir / "fig5_attention.png",
         )
         written.append(figures_dir / "fig5_attention.png")
@@ -208,7 +219,7 @@ def write_report(
 
         figures.fig6(
             {"baseline (no DSF, no DCT)": panel(baseline), "NR-DFERNet": panel(with_dct)},
-            CLASSES,
+            DFEW.classes,
             figures_dir / "fig6_tsne.png",
             perplexity=report.tsne_perplexity,
             max_points=report.tsne_max_points,

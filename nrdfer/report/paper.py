@@ -97,3 +97,27 @@ TABLE5: dict[str, tuple[str, tuple[float, ...], float, float, float | None]] = {
     "NR-DFERNet": ("DS", (88.47, 64.84, 70.03, 75.09, 61.60, 0.00, 19.43), 54.21, 68.19, 6.33),
     "NR-DFERNet*": ("DS", (86.42, 65.10, 70.40, 72.88, 50.10, 0.00, 45.44), 55.77, 68.01, 6.33),
 }
+
+# FERV39k and MAFW: the NR-DFERNet paper reports neither; these are the numbers other papers
+# publish. name -> (UAR, WAR, source).
+FERV39K: dict[str, tuple[float, float, str]] = {
+    "NR-DFERNet": (
+        33.99,
+        45.97,
+        "not in the NR-DFERNet paper; as listed in the FERV39k comparison tables of later DFER "
+        "papers (e.g. MAE-DFER, Sun et al., ACM MM 2023)",
+    ),
+    "Former-DFER": (
+        37.20,
+        46.85,
+        "as listed in the FERV39k comparison tables of later DFER papers (e.g. MAE-DFER, Sun "
+        "et al., ACM MM 2023); the Former-DFER repository's README gives 36.88 / 45.72",
+    ),
+}
+MAFW: dict[str, tuple[float, float, str]] = {
+    "Former-DFER": (
+        31.16,
+        43.27,
+        "MAFW paper (Liu et al., ACM MM 2022), 11 single-expression classes, 5-fold mean",
+    ),
+}

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from nrdfer.io import write_text
-from nrdfer.labels import CLASSES
+from nrdfer.labels import DFEW, FERV39K, MAFW, ClassSet
 from nrdfer.report import paper
-from nrdfer.report.aggregate import group
+from nrdfer.report.aggregate import group, mean_std
 
 
 @dataclass
@@ -169,7 +169,7 @@ def table4(afew: Mapping[str, Any] | None, baselines: Mapping[str, Mapping[str, 
 
 def table5(ours: Mapping[str, Mapping[str, Any] | None], gmacs: Mapping[str, float]) -> Table:
     """Table 5: DFEW per-class accuracy, UAR, WAR and GMACs; ours beside the paper's rows."""
-    columns = ["method", "source"] + list(CLASSES) + ["UAR", "WAR", "GMACs", "folds",
+    columns = ["method", "source"] + list(DFEW.classes) + ["UAR", "WAR", "GMACs", "folds",
                                                       "best-on-test UAR (optimistic)",
                                                       "best-on-test WAR (optimistic)"]  # fmt: skip
     rows = []
@@ -179,14 +179,14 @@ def table5(ours: Mapping[str, Mapping[str, Any] | None], gmacs: Mapping[str, flo
         if s is not None:
             sf = "sf_" if name.startswith("NR-DFERNet") else ""
             rows.append(
-                [name, "ours (DS)", *[_pct(s, f"{sf}acc_{c}") for c in CLASSES],
+                [name, "ours (DS)", *[_pct(s, f"{sf}acc_{c}") for c in DFEW.classes],
                  _pct(s, f"{sf}uar"), _pct(s, f"{sf}war"), gmacs.get(name), _folds(s),
                  _pct(s, f"best_on_test_{sf}uar"), _pct(s, f"best_on_test_{sf}war")]
             )  # fmt: skip
     for name, s in ours.items():
         if name not in paper.TABLE5 and s is not None:
             rows.append(
-                [name, "ours (DS)", *[_pct(s, f"acc_{c}") for c in CLASSES], _pct(s, "uar"),
+                [name, "ours (DS)", *[_pct(s, f"acc_{c}") for c in DFEW.classes], _pct(s, "uar"),
                  _pct(s, "war"), gmacs.get(name), _folds(s), _pct(s, "best_on_test_uar"),
                  _pct(s, "best_on_test_war")]
             )  # fmt: skip
@@ -202,3 +202,54 @@ def table5(ours: Mapping[str, Mapping[str, Any] | None], gmacs: Mapping[str, flo
          "comparison with the paper's rows.",
          "Baselines run only where compare.models lists them."],
     )  # fmt: skip
+
+
+def benchmark_table(
+    classes: ClassSet,
+    ours: Mapping[str, Any] | None,
+    published: Mapping[str, tuple[float, float, str]],
+    title: str,
+    protocol: str,
+) -> Table:
+    """A FERV39k or MAFW table: NR-DFERNet's per-class accuracy, UAR and WAR (with the
+    snippet-based filter, mean over its folds) beside the numbers other papers publish, each
+    with its source in the notes. ``ours``: an evaluation details file or a fold summary."""
+    summary = None if ours is None else (ours if "folds" in ours else mean_std([ours]))
+    rows: list[list[Any]] = [
+        [name, "published", *[None] * classes.num_classes, uar, war, None, None, None]
+        for name, (uar, war, _) in published.items()
+    ]
+    rows.append(
+        ["NR-DFERNet", "ours (DS)", *[_pct(summary, f"sf_acc_{c}") for c in classes.classes],
+         _pct(summary, "sf_uar"), _pct(summary, "sf_war"), _folds(summary),
+         _pct(summary, "best_on_test_sf_uar"), _pct(summary, "best_on_test_sf_war")]
+    )  # fmt: skip
+    sources = [
+        f"{name} ({uar:.2f} / {war:.2f}): {src}." for name, (uar, war, src) in published.items()
+    ]
+    return Table(
+        classes.dataset,
+        f"{title}: per-class accuracy (%), UAR, WAR ({protocol})",
+        ["method", "source", *classes.classes, "UAR", "WAR", "folds",
+         "best-on-test UAR (optimistic)", "best-on-test WAR (optimistic)"],
+        rows,
+        ["Ours: NR-DFERNet with the snippet-based filter, trained with the DFEW recipe (the train "
+         "section; our choice: the paper trains on DFEW and AFEW only), last-epoch models (our "
+         "choice). The best-on-test columns (the epoch with the best test accuracy, chosen on "
+         "the test split, optimistic) are the like-for-like comparison with published numbers, "
+         "which the literature selects that way; they need train.eval_every_epoch.",
+         "Published numbers (UAR / WAR; not run by this pipeline) and their sources:",
+         *sources],
+    )  # fmt: skip
+
+
+def ferv39k_table(ours: Mapping[str, Any] | None) -> Table:
+    """FERV39k: the official train/test split (one fold)."""
+    return benchmark_table(FERV39K, ours, paper.FERV39K, "FERV39k", "official train/test split")
+
+
+def mafw_table(ours: Mapping[str, Any] | None) -> Table:
+    """MAFW: the five official single-expression folds (mean over those run)."""
+    return benchmark_table(
+        MAFW, ours, paper.MAFW, "MAFW", "official 5 folds, 11 single-expression classes"
+    )

@@ -50,6 +50,8 @@ def small_params(**changes):
         n1_rate=0.4,
         n2_rate=0.4,
         afew_dark_share=0.4,
+        ferv39k_clips=0,  # DFEW and AFEW only, unless a test asks for the others
+        mafw_clips=0,
     )
     small.update(changes)
     return replace(p, **small)

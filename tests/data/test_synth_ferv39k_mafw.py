@@ -143,7 +143,10 @@ def test_cli_writes_one_new_layout(tmp_path, monkeypatch, capsys):
     argv = ["synth", "--out", "x", "--seed", "1", "--clips", "5", "--layout", "mafw", *params]
     assert cli_main([*argv, "-S", "synth.workers=1"]) == 0
     assert sorted(p.name for p in (tmp_path / "x").iterdir() if p.is_dir()) == ["MAFW"]
-    assert cli_main(["synth", "--out", "y", "--seed", "1", "--layout", "ferv39k", *params]) == 2
+    zero = ["-S", "synth.ferv39k_clips=0"]
+    assert (
+        cli_main(["synth", "--out", "y", "--seed", "1", "--layout", "ferv39k", *params, *zero]) == 2
+    )
     assert "no clips to write" in capsys.readouterr().err
 
 

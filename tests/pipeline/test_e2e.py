@@ -16,7 +16,8 @@ from tests.pipeline.tiny import EXP_SHOW_FLAGS, make_project, run, venv_env
 
 pytestmark = pytest.mark.slow
 
-TABLES = [f"table{i}.{ext}" for i in range(1, 6) for ext in ("md", "csv")]
+TABLES = [f"{t}.{ext}" for t in (*(f"table{i}" for i in range(1, 6)), "ferv39k", "mafw")
+          for ext in ("md", "csv")]  # fmt: skip
 FIGURES = ["fig4_sf_gain.png", "fig5_attention.png", "fig6_tsne.png", "confusion_dfew.png"]
 
 
@@ -136,13 +137,24 @@ def test_experiment_views_and_plots_diff(pipeline, tmp_path):
 
 FOLDS = [f"@{k}" for k in range(1, 6)]
 GRIDS = [f"components@{d}-{c}-1" for d in ("True", "False") for c in ("True", "False")]
+NEW_TRAIN = ["train_ferv39k", "train_mafw@1"]  # FERV39k, MAFW: the DFEW recipe (train section)
 STALE = {
     # NR-DFERNet's layers: its trainings and Tables 1/5 runs, not the (M, N) grid nor baselines
-    "model.M": {*(f"train{f}" for f in FOLDS), "train_afew", *GRIDS, "oversample@1", "report"},
+    "model.M": {
+        *(f"train{f}" for f in FOLDS),
+        "train_afew",
+        *GRIDS,
+        "oversample@1",
+        "report",
+        *NEW_TRAIN,
+    },  # fmt: skip
     "data.size": {
         *(f"{s}{f}" for s in ("train", "evaluate") for f in FOLDS),
         "train_afew",
         "evaluate_afew",
+        *NEW_TRAIN,
+        "evaluate_ferv39k",
+        "evaluate_mafw@1",
         *GRIDS,
         "snippets@3-1-1",
         "snippets@3-2-1",
@@ -154,12 +166,13 @@ STALE = {
     # AFEW fine-tuning sets its own lr (train_afew overlays train)
     "train.lr": {
         *(f"train{f}" for f in FOLDS),
+        *NEW_TRAIN,
         *GRIDS,
         "layers@1-1-1",
         "oversample@1",
         "compare@resnet18_lstm-1",
     },  # fmt: skip
-    "shards.quality": {"shards@dfew", "shards@afew"},
+    "shards.quality": {f"shards@{d}" for d in ("dfew", "afew", "ferv39k", "mafw")},
     "report.fig4_fold": {"report"},
 }
 """Param -> the exact stages `dvc status` says are stale after changing it (the ones downstream

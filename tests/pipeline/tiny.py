@@ -17,6 +17,8 @@ from tests.conftest import ROOT
 TINY = [
     "synth.dfew_clips=45",
     "synth.afew_clips=8",
+    "synth.ferv39k_clips=24",
+    "synth.mafw_clips=22",
     "synth.dfew_frames=[10, 20]",
     "synth.afew_frames=[16, 20]",
     "synth.dfew_frame_size=40",
@@ -99,6 +101,10 @@ def run(cmd: list[str], cwd: Path, timeout: float = 900) -> subprocess.Completed
     return proc
 
 
-EXP_SHOW_FLAGS = ["--only-changed", "--drop", ".*/fold|.*_std$|metrics/afew|[^:]*/[^:]*$"]
+EXP_SHOW_FLAGS = [
+    "--only-changed",
+    "--drop",
+    ".*/fold|.*_std$|metrics/(afew|ferv39k|mafw)|[^:]*/[^:]*$",
+]
 """The README's `dvc exp show` call: the changed params and the headline metrics, without the
 per-fold columns (tests/pipeline/test_e2e.py checks it fits 160 columns)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from nrdfer.data.shards.format import FORMAT, INDEX, CorruptShardError, some_ids
 from nrdfer.errors import UserError
 from nrdfer.io import read_json
-from nrdfer.labels import CLASS_SETS, DFEW
+from nrdfer.labels import CLASS_SETS, DFEW, ClassSet
 
 
 def _check_layout(data: object, path: Path) -> None:
@@ -84,6 +84,20 @@ class ShardIndex:
                     + ("" if name in on_disk else " (and it is not in the directory)")
                     + "; re-run the shards stage"
                 )
+
+    @property
+    def class_set(self) -> ClassSet:
+        """The class set of the data set the shards hold (its ``dataset`` field; an index
+        without one holds DFEW-order labels, as the layout check assumes)."""
+        name = self.data.get("dataset")
+        if name is None:
+            return DFEW
+        if name not in CLASS_SETS:
+            raise UserError(
+                f"{self.directory / INDEX}: data set {name!r} has no class set (known: "
+                f"{', '.join(CLASS_SETS)}); re-run the ingest, folds and shards stages"
+            )
+        return CLASS_SETS[name]
 
     @property
     def folds(self) -> list[str]:
