@@ -401,6 +401,17 @@ def test_streamed_detect_align_equals_detecting_in_memory(
         list(crops)
 
 
+def test_the_tiny_detector_keeps_no_memory_arena(detect_params):
+    """onnxruntime's CPU arena grows in powers of two and keeps its largest size: off, the
+    detect_align peak on 1280x720 frames is about 120 MB lower (benchmarks/video_memory.py)."""
+    from nrdfer.preprocess.faces import TinyRetinaFace
+    from nrdfer.preprocess.tools import build_detector
+
+    detector = build_detector(detect_params, "cpu")
+    assert isinstance(detector, TinyRetinaFace)
+    assert detector._get_session().get_session_options().enable_cpu_mem_arena is False
+
+
 def test_nrdfer_faces_streams_json_and_caps_the_strip(tmp_path, face_patch, capsys, monkeypatch):
     """The streamed JSON is the document json.dumps would print; a strip over the cap stops
     with one line before anything is written."""
