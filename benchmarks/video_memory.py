@@ -96,7 +96,10 @@ def main() -> None:
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/video_memory.json"))
     parser.add_argument(
-        "--add", action="store_true", help="keep the rows already in --out (runs done apart)"
+        "--add",
+        action="store_true",
+        help="keep the rows already in --out (runs done apart); a row of the same tool and "
+        "video is replaced by the new one",
     )
     parser.add_argument("--child", nargs=5, metavar=("TOOL", "VIDEO", "MODEL", "PARAMS", "WORK"))
     args = parser.parse_args()
@@ -135,7 +138,7 @@ def main() -> None:
                     result["stderr"] = proc.stderr.strip().splitlines()[-3:]
                 row = {"tool": tool, "video": size, "minutes": float(minutes),
                        "frames": int(round(float(minutes) * 60 * FPS)), **result}  # fmt: skip
-                rows.append(row)
+                rows = [r for r in rows if _row_key(r) != _row_key(row)] + [row]
                 print(json.dumps(row), flush=True)
             print(f"{item}: video written in {made:.0f} s", flush=True)
             video.unlink()
@@ -153,6 +156,10 @@ def main() -> None:
             "rows": rows,
         },
     )
+
+
+def _row_key(row: dict) -> tuple:
+    return row["tool"], row["video"], row["minutes"]
 
 
 def write_json_out(path: Path, data: dict) -> None:

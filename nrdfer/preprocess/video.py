@@ -7,7 +7,8 @@ frames one at a time, for the detect_align stage and ``nrdfer faces``) and :func
 Anything PyAV cannot open or decode raises :class:`~nrdfer.errors.UserError` naming the file,
 so a batch job can report one bad video and carry on with the others; a truncated file keeps
 what decoded before the damage. Frames come out as they are shown: a display matrix (a phone's
-portrait video stores landscape frames with "rotate 90") is applied (:func:`display_orientation`).
+portrait video stores landscape frames with "rotate 90") is applied
+(:func:`nrdfer.data.frames.display_orientation`, shared with the ingest's reader).
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import shutil
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from nrdfer.data.frames import ImageError, read_image_file
+from nrdfer.data.frames import ImageError, display_orientation, orient, read_image_file
 from nrdfer.errors import UserError
 from nrdfer.io import require_file
 
@@ -63,56 +63,6 @@ class DecodedFrame:
     index: int
     time: float
     rgb: np.ndarray | None
-
-
-def orientation_of_matrix(matrix: Sequence[float]) -> tuple[int, bool]:
-    """Quarter turns (counter-clockwise) and mirroring that show a frame as a display matrix
-    says: the frame is shown as ``fliplr(rot90(frame, turns))`` when ``mirror``, else as
-    ``rot90(frame, turns)``.
-
-    Args:
-        matrix: the 3 x 3 display matrix, row-major (FFmpeg's ``AV_FRAME_DATA_DISPLAYMATRIX``,
-            the mp4 ``tkhd`` matrix), as numbers; scale and translation do not matter.
-
-    FFmpeg's convention: a counter-clockwise rotation by ``r`` has ``(m0, m1, m3, m4) =
-    (cos r, -sin r, sin r, cos r)`` (PyAV's ``frame.rotation`` reads back ``r``), a mirror
-    applied after it negates the first column (``m0``, ``m3``); a vertical mirror is a
-    horizontal one after half a turn. A matrix that is not a multiple of a quarter turn is
-    taken as the nearest one.
-    """
-    m0, m1, m3, m4 = (float(matrix[i]) for i in (0, 1, 3, 4))
-    scale = max(abs(m0), abs(m1), abs(m3), abs(m4))
-    if not math.isfinite(scale) or scale == 0:
-        return 0, False
-    mirror = m0 * m4 - m1 * m3 < 0  # a reflection flips the sign of the determinant
-    if mirror:
-        m0, m3 = -m0, -m3
-    angle = math.degrees(math.atan2(m3, m0))  # counter-clockwise
-    return round(angle / 90) % 4, mirror
-
-
-def display_orientation(frame: Any) -> tuple[int, bool]:
-    """:func:`orientation_of_matrix` of a PyAV frame's display matrix side data ((0, False)
-    without one). The matrix is the stream's (the container's track header): read it from the
-    first frame only; reading PyAV's ``side_data`` of every frame of a 720p video held on to
-    hundreds of MB."""
-    from av.sidedata.sidedata import Type
-
-    data = frame.side_data.get(Type.DISPLAYMATRIX)
-    if data is None:
-        return 0, False
-    raw = bytes(data)
-    if len(raw) < 36:
-        return 0, False
-    return orientation_of_matrix(np.frombuffer(raw[:36], dtype="<i4").astype(np.float64))
-
-
-def orient(rgb: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
-    """A decoded frame (H, W, 3) as it is shown (:func:`orientation_of_matrix`)."""
-    if not turns and not mirror:
-        return rgb
-    out = np.rot90(rgb, turns)  # counter-clockwise, (H, W) -> (W, H) for odd turns
-    return np.ascontiguousarray(out[:, ::-1] if mirror else out)
 
 
 class VideoStream:

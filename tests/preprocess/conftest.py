@@ -53,6 +53,29 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 10) -> Path:
     return path
 
 
+def write_shown_as(path: Path, shown: np.ndarray, degrees: int = 0, hflip: bool = False) -> Path:
+    """A lossless video (FFV1, .mkv) whose display matrix (PyAV ``set_display_rotation``:
+    ``degrees`` counter-clockwise, then a mirror) shows ``shown`` (T, H, W, 3): the frames
+    stored are ``shown`` turned back, as a phone stores a portrait video."""
+    import av
+
+    stored = shown[:, :, ::-1] if hflip else shown
+    stored = np.ascontiguousarray(np.rot90(stored, -(degrees // 90), axes=(1, 2)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height = stored.shape[2], stored.shape[1]
+        stream.pix_fmt = "bgr0"  # lossless RGB: the shown frames come back bit for bit
+        if degrees or hflip:
+            stream.set_display_rotation(degrees, hflip=hflip)
+        for frame in stored:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def moving_face_frames(patch: np.ndarray, n: int = 5, brightness: float = 1.0) -> np.ndarray:
     return np.stack(
         [scene(patch, [(30 + 6 * t, 25 + 3 * t)], brightness=brightness) for t in range(n)]

@@ -34,6 +34,8 @@ from nrdfer.data.frames import (
     ImageError,
     decode_image_bytes,
     header_size,
+    iter_video,
+    read_clip,
 )
 from nrdfer.data.manifest import ingest
 from nrdfer.data.shards import writing as W
@@ -42,6 +44,7 @@ from nrdfer.params import MAX_YAML_BYTES, load_params, load_section
 from nrdfer.preprocess.video import read_frames, read_image
 from tests.conftest import ROOT, load_stage_module
 from tests.data.trees import SIDE, frame_image, make_dfew
+from tests.preprocess.conftest import write_shown_as
 
 SPEC = S.ShardSpec(short_side=SIDE, quality=95, maxcount=2, max_frames=0)
 
@@ -310,6 +313,37 @@ def test_frames_of_two_sizes_are_stored_at_one_size_and_listed(tmp_path):
     same = [frame_image(i) for i in range(3)]
     frames, resized = S.one_size(same)  # frames of one size are kept as they are
     assert resized == "" and all(a is b for a, b in zip(frames, same, strict=True))
+
+
+# ---- phone videos: display rotation ----
+
+
+def test_rotated_clip_videos_are_read_and_sharded_as_shown(tmp_path):
+    """AFEW clips stored as portrait phone videos (display rotation 90, 180, 270 degrees, one
+    mirrored): the clip reader gives the frames as shown and the shards stage stores the same
+    bytes as for the upright copy."""
+    shown = np.random.default_rng(0).integers(0, 256, (3, 40, 24, 3), dtype=np.uint8)
+    root = tmp_path / "AFEW"
+    turns = {"up": (0, False), "r90": (90, False), "r180": (180, False), "r270m": (270, True)}
+    for clip, (degrees, hflip) in turns.items():
+        split = "Train_AFEW" if clip in ("up", "r90") else "Val_AFEW"
+        write_shown_as(root / split / "Happy" / f"{clip}.mkv", shown, degrees, hflip)
+    want = shown[..., ::-1]  # BGR, as the clip reader gives
+    for path in root.rglob("*.mkv"):
+        frames, bad = read_clip(path)
+        assert bad == 0 and np.array_equal(np.stack(frames), want), path.name
+        assert np.array_equal(np.stack(list(iter_video(path))), want), path.name
+    table = ingest("afew", root, dfew_frames="x", min_frames=1, verify=True)
+    assert set(table["status"]) == {"ok"} and len(table) == 4
+    folds = make_folds(table, "official", 5, 0.0, seed=0)
+    S.write_shards(table, folds, root, tmp_path / "s", SPEC, progress=False)
+    payloads = {}
+    for tar_path in (tmp_path / "s").rglob("*.tar"):
+        with tarfile.open(tar_path) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".mjpeg"):
+                    payloads[member.name.split(".")[0]] = tar.extractfile(member).read()
+    assert len(payloads) == 4 and len(set(payloads.values())) == 1, sorted(payloads)
 
 
 # ---- hostile params files and values ----

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from nrdfer.cli import main
+from nrdfer.data.frames import orientation_of_matrix
 from nrdfer.params import load_params
 from nrdfer.preprocess.pipeline import clip_conflicts, detect_align_tree
-from nrdfer.preprocess.video import VideoStream, orientation_of_matrix
+from nrdfer.preprocess.video import VideoStream
 from tests.conftest import ROOT
 from tests.predict.conftest import face_frames, write_model_file
-from tests.preprocess.conftest import FACE_BOX, moving_face_frames, write_video
+from tests.preprocess.conftest import FACE_BOX, moving_face_frames, write_shown_as, write_video
 
 from .tiny import write_tiny_params
 
@@ -118,29 +119,6 @@ def test_a_clip_folder_inside_another_clip_folder_is_refused(tmp_path, detect_pa
 # ------------------------------------------------------------------------------------------
 # display rotation (phone videos)
 # ------------------------------------------------------------------------------------------
-
-
-def write_shown_as(path: Path, shown: np.ndarray, degrees: int = 0, hflip: bool = False) -> Path:
-    """A lossless video (FFV1, .mkv) whose display matrix (PyAV ``set_display_rotation``:
-    ``degrees`` counter-clockwise, then a mirror) shows ``shown`` (T, H, W, 3): the frames
-    stored are ``shown`` turned back, as a phone stores a portrait video."""
-    import av
-
-    stored = shown[:, :, ::-1] if hflip else shown
-    stored = np.ascontiguousarray(np.rot90(stored, -(degrees // 90), axes=(1, 2)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=10)
-        stream.width, stream.height = stored.shape[2], stored.shape[1]
-        stream.pix_fmt = "bgr0"  # lossless RGB: the shown frames come back bit for bit
-        if degrees or hflip:
-            stream.set_display_rotation(degrees, hflip=hflip)
-        for frame in stored:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 @pytest.mark.parametrize("degrees", [0, 90, 180, 270, -90])
@@ -421,6 +399,17 @@ def test_streamed_detect_align_equals_detecting_in_memory(
     )  # fmt: skip
     with pytest.raises(Exception, match="gap.mkv: decoded to another number of frames"):
         list(crops)
+
+
+def test_the_tiny_detector_keeps_no_memory_arena(detect_params):
+    """onnxruntime's CPU arena grows in powers of two and keeps its largest size: off, the
+    detect_align peak on 1280x720 frames is about 120 MB lower (benchmarks/video_memory.py)."""
+    from nrdfer.preprocess.faces import TinyRetinaFace
+    from nrdfer.preprocess.tools import build_detector
+
+    detector = build_detector(detect_params, "cpu")
+    assert isinstance(detector, TinyRetinaFace)
+    assert detector._get_session().get_session_options().enable_cpu_mem_arena is False
 
 
 def test_nrdfer_faces_streams_json_and_caps_the_strip(tmp_path, face_patch, capsys, monkeypatch):
