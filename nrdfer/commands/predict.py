@@ -50,9 +50,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--detect-every",
         type=int,
-        default=5,
+        default=None,
         help="find the face to follow on every K-th frame; the sampled frames are always "
-        "detected themselves (default: 5; 1 = every frame)",
+        "detected themselves (default: the model file's detect_align.detect_every, as its "
+        "training faces were found; 1 = every frame)",
     )
 
 
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.detect_every < 1:
+    if args.detect_every is not None and args.detect_every < 1:
         raise UserError(f"--detect-every must be at least 1, got {args.detect_every}")
     plots = plot_paths(args.plot, args.videos) if args.plot else [None] * len(args.videos)
     if args.plot:  # before any work: a bad --plot would fail after the first video
@@ -168,7 +169,10 @@ def run(args: argparse.Namespace) -> int:
         for plot in plots:
             check_writable(plot, "--plot")
     loaded = load_model_for_inference(args.checkpoint, resolve_device(args.device, name="--device"))
-    predictor = Predictor(loaded, batch_size=args.batch_size, detect_every=args.detect_every)
+    every = args.detect_every  # None: as the model's training faces were found
+    if every is None:
+        every = loaded.spec.detect_align.detect_every
+    predictor = Predictor(loaded, batch_size=args.batch_size, detect_every=every)
     results, errors = [], []
 
     def fail(path: str, message: str) -> None:

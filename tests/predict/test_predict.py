@@ -226,3 +226,28 @@ def test_sparse_detection_looks_at_every_frame_before_giving_up(model_file, tmp_
     loaded = load_model_for_inference(model_file, "cpu")
     result = predict_video(video, Predictor(loaded, detect_every=5))
     assert result.frames == 12 and result.detected_frames >= 1
+
+
+def test_detect_every_defaults_to_the_model_files_own(tmp_path, videos, monkeypatch):
+    """Without --detect-every, predict finds faces as the model's training faces were found
+    (the model file's detect_align.detect_every); the option overrides it."""
+    import nrdfer.predict.predictor as predictor_module
+
+    path = write_model_file(tmp_path / "model.pt")
+    state = torch.load(path, weights_only=True)
+    state["preprocess"]["detect_align"]["detect_every"] = 3
+    save_checkpoint(path, state)
+    used = []
+
+    class Recording(Predictor):
+        def __init__(self, loaded, batch_size=8, detect_every=1):
+            used.append(detect_every)
+            super().__init__(loaded, batch_size=batch_size, detect_every=detect_every)
+
+    monkeypatch.setattr(predictor_module, "Predictor", Recording)  # predict imports it lazily
+    assert main(["predict", str(videos["short"]), "--checkpoint", str(path)]) == 0
+    assert (
+        main(["predict", str(videos["short"]), "--checkpoint", str(path), "--detect-every", "2"])
+        == 0
+    )
+    assert used == [3, 2]
