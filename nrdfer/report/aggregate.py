@@ -108,8 +108,17 @@ def headline_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
 def group(
     rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Hashable]
 ) -> dict[Hashable, dict[str, Any]]:
-    """Group metric rows by ``key(row)`` and average each group over its folds."""
+    """Group metric rows by ``key(row)`` and average each group over its folds; a row whose
+    settings ``key`` cannot read (missing or malformed) is an error naming its file."""
     groups: dict[Hashable, list[Mapping[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(key(row), []).append(row)
+        try:
+            cell = key(row)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(
+                f"{row.get('_path', 'a metrics row')}: cannot tell which table cell it belongs "
+                f"to (missing or malformed setting: {exc}); re-run the stage that writes it "
+                "(dvc repro)"
+            ) from None
+        groups.setdefault(cell, []).append(row)
     return {k: mean_std(v) for k, v in groups.items()}

@@ -135,7 +135,7 @@ def write_report(
 
     # Tables ------------------------------------------------------------------------------
     main_gmacs = gmacs(model)
-    layer_keys = {(int(r["model_M"]), int(r["model_N"])) for r in layers}
+    layer_keys = set(group(layers, lambda r: (int(r["model_M"]), int(r["model_N"]))))
     layer_gmacs = {(m, n): gmacs(model, M=m, N=n) for m, n in sorted(layer_keys)}
     baselines = group(compare, lambda r: str(r["model_name"]))
     base_names = {PAPER_NAMES.get(str(k), str(k)): v for k, v in baselines.items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from nrdfer.errors import UserError
 from nrdfer.report import tables
 from nrdfer.report.aggregate import group, metrics_in
 from nrdfer.report.names import PAPER_NAMES
@@ -118,3 +119,18 @@ def test_no_result_files_leave_every_cell_empty(tmp_path):
     table = tables.table3([], {})
     assert all(r[2] is None and r[8] is None for r in table.rows)
     assert "| 2 | 4 | – | – | – | 54.21 | 68.19 | 6.33 | – |" in table.markdown()
+
+
+@pytest.mark.parametrize(
+    ("settings", "shown"),
+    [({"model_N": 4}, "'model_M'"), ({"model_M": "two", "model_N": 4}, "'two'"),
+     ({"model_M": None, "model_N": 4}, "NoneType")],
+)  # fmt: skip
+def test_a_file_without_a_readable_setting_is_an_error_naming_it(tmp_path, settings, shown):
+    write_result(tmp_path / "ok" / "evaluation.json", model_M=2, model_N=4, sf_uar=0.5)
+    bad = write_result(tmp_path / "odd" / "evaluation.json", **settings, sf_uar=0.5)
+    with pytest.raises(UserError) as err:
+        tables.table3(metrics_in(tmp_path, "evaluation.json"), {})
+    message = str(err.value)
+    assert message.startswith(f"{bad}: cannot tell which table cell it belongs to")
+    assert shown in message and "\n" not in message and message.endswith("(dvc repro)")
