@@ -1,14 +1,19 @@
 """Which table cell each result file of the report belongs to, read from what the file records
 (fold, model switches, M/N, snippet L/S, baseline name), never from its name or folder; a cell
-with no file is "–", a cell with two files per fold averages both."""
+with no file is "–", a cell with two files per fold averages both, and a file whose setting
+cannot be read is an error naming it."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from nrdfer.errors import UserError
 from nrdfer.report import tables
 from nrdfer.report.aggregate import group, metrics_in
+from nrdfer.report.build import _table1_runs, load_features
 from nrdfer.report.names import PAPER_NAMES
 from tests.report.helpers import evaluation, write_result
 
@@ -134,3 +139,30 @@ def test_a_file_without_a_readable_setting_is_an_error_naming_it(tmp_path, setti
     message = str(err.value)
     assert message.startswith(f"{bad}: cannot tell which table cell it belongs to")
     assert shown in message and "\n" not in message and message.endswith("(dvc repro)")
+
+
+def features(path, meta: dict | None, labels: list[int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"labels": np.array(labels), "pred": np.array(labels)}
+    if meta is not None:
+        arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+def test_features_are_paired_by_recorded_setting_and_common_folds(tmp_path):
+    """Table 1's claims compare trainings over the folds every trained setting has, each
+    features file placed by the settings in its ``meta``."""
+    for n, (dsf, dct, fold) in enumerate(
+        [(True, True, 2), (True, True, 1), (False, False, 1), (False, False, 3), (True, True, 3)]
+    ):
+        meta = {"model_dsf": dsf, "model_dct": dct, "fold": fold}
+        features(tmp_path / f"r{n}" / "features.npz", meta, [n, fold])
+    features(tmp_path / "old" / "features.npz", None, [9])  # no settings: in no cell
+    loaded = load_features(tmp_path)
+    assert len(loaded) == 6 and loaded[0]["meta"] == {}  # sorted by path: "old" first
+    assert loaded[1]["labels"].tolist() == [0, 2]
+    runs = _table1_runs(loaded)
+    assert set(runs) == {(True, True), (False, False)}
+    assert [r["labels"].tolist() for r in runs[(True, True)]] == [[1, 1], [4, 3]]
+    assert [r["labels"].tolist() for r in runs[(False, False)]] == [[2, 1], [3, 3]]
+    assert _table1_runs(loaded[:1]) == {}
