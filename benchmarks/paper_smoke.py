@@ -82,7 +82,8 @@ def check_outputs(project: Path) -> dict[str, object]:
     """The outputs `make paper` promises, at the paper's sizes."""
     import cv2
 
-    from nrdfer.io import load_model_file, read_json
+    from nrdfer.io import read_json
+    from nrdfer.model_file import load_model_file
 
     problems = []
     for name in (*(f"table{k}" for k in range(1, 6)), "ferv39k", "mafw"):

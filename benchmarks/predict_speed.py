@@ -32,9 +32,9 @@ import torch
 
 from nrdfer.checkpoint import save_checkpoint
 from nrdfer.commands.preset import preset_overrides
-from nrdfer.engine.pipeline import preprocess_spec
-from nrdfer.io import model_file_state, write_json
+from nrdfer.io import write_json
 from nrdfer.labels import CLASSES
+from nrdfer.model_file import model_file_state, preprocess_record
 from nrdfer.models import build_model
 from nrdfer.params import load_params, to_dict
 from nrdfer.predict.loading import load_model_for_inference
@@ -90,7 +90,7 @@ def write_model(path: Path, params: dict, backend: str, r50_weights: str) -> Pat
             model.state_dict(),
             model_params=to_dict(params["model"]),
             classes=CLASSES,
-            preprocess=preprocess_spec(params["data"], detect, params["enhance"]),
+            preprocess=preprocess_record(params["data"], detect, params["enhance"]),
             info={"benchmark": "random weights"},
         ),
     )

@@ -3,7 +3,7 @@
 A training checkpoint holds everything a killed run needs to continue bit-identically: model,
 optimizer, scheduler and gradient-scaler states, the random-number states of every rank
 (:mod:`nrdfer.engine.rng_state`), the epoch and the per-epoch history. A model file
-(:func:`nrdfer.io.model_file_state`, :func:`nrdfer.io.load_model_file`) is written and read
+(:mod:`nrdfer.model_file`) is written and read
 through the same two functions. ``weights_only`` loading accepts only tensors and plain Python
 containers.
 """

@@ -1,4 +1,8 @@
-"""Atomic file writes and the small, flat, deterministic metric/plot files.
+"""Atomic file writes, checked reads of JSON and torch files, and the small, flat,
+deterministic metric/plot files.
+
+The model file's format lives in :mod:`nrdfer.model_file`, the training checkpoint's in
+:mod:`nrdfer.checkpoint`.
 
 Every file the pipeline produces is written to a temporary file in the same directory and
 renamed into place, so an interrupted run never leaves a partial file under an output name.
@@ -243,41 +247,6 @@ def write_plot_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None
     write_json(path, list(rows))
 
 
-# ------------------------------------------------------------------------------------------
-# Torch files: training checkpoints and model files (read with weights_only=True)
-# ------------------------------------------------------------------------------------------
-# A model file (what evaluation and ``nrdfer predict`` read) is a checkpoint file
-# (nrdfer.checkpoint) holding the weights plus what rebuilds the model without params.yaml: the
-# model params dict, the class names and a ``preprocess`` dict.
-
-
-def model_file_state(
-    model_state: Mapping[str, Any],
-    *,
-    model_params: Mapping[str, Any],
-    classes: list[str] | tuple[str, ...],
-    preprocess: Mapping[str, Any],
-    info: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The content of a model file: weights plus what rebuilds and feeds the model.
-
-    Args:
-        model_state: the model's ``state_dict`` (moved to CPU here).
-        model_params: ``to_dict(ModelParams)``, enough for ``build_model`` without params.yaml.
-        classes: class names in output order.
-        preprocess: how inputs must be prepared (frames, size, sampling), for ``nrdfer predict``.
-        info: provenance, e.g. selected epoch and selection rule.
-    """
-    return {
-        "kind": "model",
-        "model_state": {k: v.detach().cpu() for k, v in model_state.items()},
-        "model_params": dict(model_params),
-        "classes": list(classes),
-        "preprocess": dict(preprocess),
-        "info": dict(info),
-    }
-
-
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a file: part of a run's identity (shard index, initial weights), so a
     persisted checkpoint is resumed from only when the data and the starting point match."""
@@ -286,66 +255,3 @@ def file_digest(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-MODEL_FILE_FIX = "give the model.pt the train stage writes (re-run training if this is one)"
-
-
-MODEL_FILE_DAMAGED = "the file is damaged or from another nrdfer version: re-run training"
-
-
-def load_model_file(path: str | Path) -> dict[str, Any]:
-    """Read a model file written from :func:`model_file_state` (``weights_only``) and check
-    its record once, here, for every reader (predict, export, evaluate, fine-tuning):
-    ``model_state`` maps names to tensors whose floating values are all finite,
-    ``model_params`` and ``preprocess`` are mappings (their values are checked where they are
-    parsed, with the params schema), ``classes`` is a non-empty list of names, ``info`` a
-    mapping.
-
-    Raises:
-        UserError: one line naming the file and the first thing wrong.
-    """
-    import torch
-
-    from nrdfer.checkpoint import load_checkpoint  # here: nrdfer.checkpoint imports this module
-
-    state = load_checkpoint(path, what="model file", fix=MODEL_FILE_FIX)
-    if state.get("kind") != "model":
-        raise UserError(
-            f"{path}: not a model file but a {state.get('kind')} checkpoint; {MODEL_FILE_FIX}"
-        )
-    for key, kind in (("model_state", Mapping), ("model_params", Mapping), ("classes", list)):
-        kind = (list, tuple) if kind is list else kind
-        if key not in state:
-            raise UserError(f"{path}: the model file has no {key!r}; {MODEL_FILE_DAMAGED}")
-        if not isinstance(state[key], kind):
-            raise UserError(
-                f"{path}: the model file's {key!r} is a {type(state[key]).__name__}, not a "
-                f"{'mapping' if kind is Mapping else 'list'}; {MODEL_FILE_DAMAGED}"
-            )
-    for key in ("preprocess", "info"):
-        if state.get(key) is not None and not isinstance(state[key], Mapping):
-            raise UserError(
-                f"{path}: the model file's {key!r} is a {type(state[key]).__name__}, not a "
-                f"mapping; {MODEL_FILE_DAMAGED}"
-            )
-    classes = state["classes"]
-    if not classes or not all(isinstance(c, str) and c for c in classes):
-        raise UserError(
-            f"{path}: the model file's 'classes' must be a non-empty list of class names, got "
-            f"{str(classes)[:80]}; {MODEL_FILE_DAMAGED}"
-        )
-    for name, tensor in state["model_state"].items():
-        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
-            raise UserError(
-                f"{path}: the model file's weights hold {str(name)[:60]!r}, which is not a named "
-                f"tensor; {MODEL_FILE_DAMAGED}"
-            )
-        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(
-            torch.isfinite(tensor).all()
-        ):
-            raise UserError(
-                f"{path}: the weights hold NaN or Inf values ({name}); the training diverged or "
-                "the file is damaged: use another model file or re-run training"
-            )
-    return state

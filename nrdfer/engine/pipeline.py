@@ -36,8 +36,14 @@ from nrdfer.engine.precision import resolve_precision
 from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
-from nrdfer.io import file_digest, load_model_file, model_file_state, read_json, write_plot_rows
+from nrdfer.io import file_digest, read_json, write_plot_rows
 from nrdfer.labels import ClassSet
+from nrdfer.model_file import (
+    load_model_file,
+    model_file_state,
+    model_params_of,
+    preprocess_record,
+)
 from nrdfer.models import build_model, load_weights
 from nrdfer.models.decision import num_snippets
 from nrdfer.models.registry import model_keys
@@ -51,7 +57,6 @@ from nrdfer.params import (
     TrainParams,
     allowed,
     check_clip_shape,
-    from_dict,
     to_dict,
 )
 
@@ -61,31 +66,6 @@ DECISION_KEYS = frozenset({"sf", "snippet_len", "snippet_stride", "mu1", "mu2"})
 
 REPORTED_MODEL_KEYS = ("name", "dsf", "dct", "sf", "M", "N", "snippet_len", "snippet_stride")
 """Model settings copied into every metrics file, so tables group runs by their content."""
-
-
-def preprocess_spec(
-    data: DataParams,
-    detect_align: DetectAlignParams | None = None,
-    enhance: EnhanceParams | None = None,
-) -> dict[str, Any]:
-    """How a clip must be prepared for the model (stored in model files for ``nrdfer predict``).
-
-    ``detect_align`` (face detection and alignment of raw videos) and ``enhance`` (low-light
-    enhancement, None when the training data was not enhanced) let ``nrdfer predict`` run a raw
-    video through the same face code without params.yaml (nrdfer/predict/loading.py).
-    """
-    spec: dict[str, Any] = {
-        "U": data.U,  # segments
-        "V": data.V,  # consecutive frames per segment
-        "frames": data.U * data.V,
-        "size": data.size,  # square side after resize
-        "sampling": "test: V consecutive frames centred in each of U equal segments (paper §3.2)",
-        "input": "float (B, T, 3, H, W) RGB in [0, 1]",
-    }
-    if detect_align is not None:
-        spec["detect_align"] = to_dict(detect_align)
-        spec["enhance"] = None if enhance is None else to_dict(enhance)
-    return spec
 
 
 CLASS_SET_KEYS = {"num_classes": "num_classes", "neutral_index": "neutral"}
@@ -205,7 +185,7 @@ def train_fold(
                     result.model_state,
                     model_params=to_dict(model_params),
                     classes=class_set.classes,
-                    preprocess=preprocess_spec(data, detect_align, enhance),
+                    preprocess=preprocess_record(data, detect_align, enhance),
                     info=info,
                 ),
             )
@@ -420,7 +400,7 @@ def evaluate_fold(
     """
     carried = {} if training is None else _training_summary(training)  # before the work
     state = load_model_file(model_file)
-    model_params = from_dict(ModelParams, state["model_params"], source=str(model_file))
+    model_params = model_params_of(state, model_file)
     check_clip_shape(model_params, data, lambda key: str(model_file) if key[0] == "m" else "")
     if decision:
         unknown = sorted(set(decision) - DECISION_KEYS)

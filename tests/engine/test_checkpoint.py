@@ -14,8 +14,8 @@ from nrdfer.engine.evaluate import compute_metrics, predict
 from nrdfer.engine.precision import autocast, resolve_precision
 from nrdfer.engine.rng_state import capture_rng_state, restore_rng_state
 from nrdfer.errors import UserError
-from nrdfer.io import load_model_file, model_file_state
 from nrdfer.labels import CLASSES
+from nrdfer.model_file import load_model_file, model_file_state
 from tests.engine.tiny_engine import BatchSource, TinyVideoNet, make_clips
 
 

@@ -13,8 +13,8 @@ from nrdfer.checkpoint import load_checkpoint
 from nrdfer.data import shards as S
 from nrdfer.data.folds import make_folds
 from nrdfer.data.manifest import ingest
-from nrdfer.io import load_model_file
 from nrdfer.labels import CLASSES
+from nrdfer.model_file import load_model_file
 from tests.conftest import ROOT, load_stage_module
 from tests.data.trees import SIDE, make_dfew
 

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from nrdfer.checkpoint import save_checkpoint
-from nrdfer.engine.pipeline import preprocess_spec
-from nrdfer.io import model_file_state
 from nrdfer.labels import CLASSES
+from nrdfer.model_file import model_file_state, preprocess_record
 from nrdfer.models import build_model
 from nrdfer.params import load_section, to_dict
 from tests.conftest import ROOT
@@ -67,7 +66,7 @@ def write_model_file(path: Path, *, enhance: bool = True, **model_changes) -> Pa
             model.state_dict(),
             model_params=to_dict(params),
             classes=CLASSES,
-            preprocess=preprocess_spec(data, detect, enh),
+            preprocess=preprocess_record(data, detect, enh),
             info={"selection": "last", "selected_epoch": 1},
         ),
     )

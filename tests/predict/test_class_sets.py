@@ -20,8 +20,8 @@ from nrdfer.data.shards import ShardIndex, write_shards
 from nrdfer.data.shards.format import ShardSpec
 from nrdfer.engine.pipeline import EvalOutputs, TrainOutputs, evaluate_fold, train_fold
 from nrdfer.errors import UserError
-from nrdfer.io import load_model_file
 from nrdfer.labels import DFEW, MAFW
+from nrdfer.model_file import load_model_file
 from nrdfer.params import load_section
 from nrdfer.predict.loading import load_model_for_inference
 from nrdfer.predict.predictor import Predictor, predict_video

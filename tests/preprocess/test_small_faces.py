@@ -123,7 +123,7 @@ def test_interpolated_landmarks_within_2px_at_112():
 def test_detect_every_param_and_old_model_files():
     p = load_params(ROOT / "params.yaml", ["detect_align"])["detect_align"]
     assert p.detect_every == 5
-    from nrdfer.predict.loading import input_spec
+    from nrdfer.model_file import input_spec
 
     old = {k: v for k, v in p.__dict__.items() if k not in ("detect_every", "min_face")}
     spec = input_spec({"U": 2, "V": 4, "size": 32, "detect_align": old, "enhance": None}, "old.pt")

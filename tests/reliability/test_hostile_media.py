@@ -216,7 +216,7 @@ def test_model_file_with_nan_or_inf_weights_is_refused(
     import torch
 
     from nrdfer.errors import UserError
-    from nrdfer.io import load_model_file
+    from nrdfer.model_file import load_model_file
 
     def poison(state):
         name = next(k for k, v in state["model_state"].items() if v.is_floating_point())
@@ -504,7 +504,7 @@ def _largest_model_file(path: Path) -> Path:
     import torch
 
     from nrdfer.checkpoint import save_checkpoint
-    from nrdfer.io import model_file_state
+    from nrdfer.model_file import model_file_state
     from nrdfer.params import to_dict
 
     state = torch.load(write_model_file(path.with_suffix(".base.pt")), weights_only=True)

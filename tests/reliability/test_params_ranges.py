@@ -303,7 +303,7 @@ def test_duplicate_keys_name_the_key_and_both_lines(tmp_path, capsys):
 def test_values_read_from_a_model_file_are_checked(tmp_path):
     """A model file whose params would allocate 128 GB is refused before the model is built."""
     from nrdfer.checkpoint import save_checkpoint
-    from nrdfer.io import model_file_state
+    from nrdfer.model_file import model_file_state
     from nrdfer.params import to_dict
     from nrdfer.predict.loading import load_model_for_inference
 

@@ -15,7 +15,7 @@ import torch
 from nrdfer.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from nrdfer.data import shards as S
 from nrdfer.errors import UserError
-from nrdfer.io import load_model_file
+from nrdfer.model_file import load_model_file
 from nrdfer.predict.loading import load_model_for_inference
 from nrdfer.preprocess.enhance import load_enlightengan, load_zerodce
 from nrdfer.preprocess.retinaface_r50 import load_resnet50
