@@ -38,7 +38,8 @@ def pipeline(tmp_path_factory):
 def test_every_table_and_figure(pipeline):
     for name in TABLES:
         text = (pipeline / "reports/tables" / name).read_text()
-        assert "paper" in text, name  # the paper's numbers stand beside ours
+        # the paper's numbers stand beside ours; on FERV39k and MAFW, later papers' published ones
+        assert ("published" if name.startswith(("ferv39k", "mafw")) else "paper") in text, name
     for name in FIGURES:
         data = (pipeline / "reports/figures" / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
