@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -43,7 +42,6 @@ def run_fit(tmp_path, params, *, seed=0, model=TinyVideoNet, data=None, name="ck
 
 
 def test_overfits_32_clips_to_full_train_accuracy(tmp_path):
-    t0 = time.perf_counter()
     data = make_clips(32, seed=1)
     model, result = run_fit(
         tmp_path, train_params(epochs=40, lr=0.05, lr_final_factor=0.5), data=data
@@ -54,7 +52,6 @@ def test_overfits_32_clips_to_full_train_accuracy(tmp_path):
     assert (pred == data[1]).float().mean().item() == 1.0
     assert result.history[-1]["train_acc"] == 1.0
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    assert time.perf_counter() - t0 < 60
 
 
 def test_cpu_training_is_deterministic(tmp_path):
