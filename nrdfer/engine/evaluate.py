@@ -10,7 +10,6 @@ a per-clip predictions CSV and the pooled features (npz) for the t-SNE of Fig. 6
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 from nrdfer.engine.metrics import classification_metrics, confusion_matrix
 from nrdfer.engine.precision import Precision, autocast, to_float_clips
 from nrdfer.io import atomic_open, atomic_path, write_plot_rows
+from nrdfer.results import write_features
 
 Batch = tuple[torch.Tensor, torch.Tensor, Sequence[str]]
 """A batch from the shard readers: uint8 clips (B, T, 3, H, W), int64 labels (B,), clip keys."""
@@ -205,11 +205,10 @@ def save_features(
     path: str | Path, pred: Predictions, meta: Mapping[str, Any] | None = None
 ) -> None:
     """Keys, labels, predictions, pooled features, attention and the kept input frames of the
-    first clips (``frames``; only beside attention: paper Fig. 5) as a compressed npz;
-    ``meta`` (the run's settings, e.g. fold and model switches) is stored as a JSON string
-    under ``meta`` so a report can group files by content."""
+    first clips (``frames``; only beside attention: paper Fig. 5) as a features file
+    (:func:`nrdfer.results.write_features`), with ``meta`` (the run's settings, e.g. fold and
+    model switches) so a report can group files by content."""
     arrays: dict[str, np.ndarray] = {
-        "meta": np.asarray(json.dumps(dict(meta or {}), sort_keys=True)),
         "keys": np.asarray(pred.keys, dtype=str),
         "labels": pred.labels,
         "pred": pred.pred_seq,
@@ -220,5 +219,4 @@ def save_features(
         arrays["attention"] = pred.attention
         if pred.frames is not None:
             arrays["frames"] = pred.frames
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    write_features(path, arrays, meta)

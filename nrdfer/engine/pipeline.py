@@ -31,12 +31,11 @@ from nrdfer.engine.evaluate import (
     write_confusion_json,
     write_predictions_csv,
 )
-from nrdfer.engine.metrics import EVALUATION, HEADLINE, write_fold_metrics
 from nrdfer.engine.precision import resolve_precision
 from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
-from nrdfer.io import file_digest, read_json, write_plot_rows
+from nrdfer.io import file_digest, write_plot_rows
 from nrdfer.labels import ClassSet
 from nrdfer.model_file import (
     load_model_file,
@@ -59,6 +58,7 @@ from nrdfer.params import (
     check_clip_shape,
     to_dict,
 )
+from nrdfer.results import EVALUATION, FEATURES, headline, read_flat, write_flat
 
 DECISION_KEYS = frozenset({"sf", "snippet_len", "snippet_stride", "mu1", "mu2"})
 """Model params that only the decision stage (snippet-based filter, paper Eq. 6-7) reads."""
@@ -294,7 +294,7 @@ def _write_summary(path: Path, result: FitResult, info: Mapping[str, Any]) -> No
         "train_acc": last["train_acc"],
     }
     summary.update(result.best_on_test)
-    write_fold_metrics(path, summary)
+    write_flat(path, summary)
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ class EvalOutputs:
     """Where an evaluation writes (all from dvc.yaml)."""
 
     details: Path  # everything measured: counts, per class, filter, settings, training (JSON)
-    metrics: Path | None = None  # the headline (metrics.HEADLINE) for `dvc metrics show`
+    metrics: Path | None = None  # the headline (results.HEADLINE) for `dvc metrics show`
     confusion: Path | None = None  # dir: confusion records without / with the filter (dvc plots)
     per_class: Path | None = None  # dir: per-class accuracy without / with the filter (dvc plots)
     confusion_png: Path | None = None  # both row-normalised matrices as a PNG
@@ -337,20 +337,14 @@ class RunFolder:
     def eval_outputs(self) -> EvalOutputs:
         return EvalOutputs(
             details=self.root / EVALUATION,
-            features=self.root / "features.npz",
+            features=self.root / FEATURES,
         )
 
 
 def _training_summary(path: str | Path) -> dict[str, Any]:
     """The train stage's flat JSON summary; a UserError naming the file if it is not one."""
     fix = "give the summary the train stage writes (re-run the train stage if it is gone)"
-    try:
-        carried = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the training summary ({exc}); {fix}") from None
-    if not isinstance(carried, dict):
-        raise UserError(f"{path}: expected the flat JSON summary the train stage writes; {fix}")
-    return carried
+    return read_flat(path, "training summary", fix)
 
 
 def _with_decision(model_params: ModelParams, decision: Mapping[str, Any]) -> ModelParams:
@@ -438,9 +432,9 @@ def evaluate_fold(
     metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
     metrics.update({k: v for k, v in carried.items() if k not in metrics})
     metrics.update(record or {})
-    write_fold_metrics(outputs.details, metrics)
+    write_flat(outputs.details, metrics)
     if outputs.metrics is not None:
-        write_fold_metrics(outputs.metrics, {k: metrics[k] for k in HEADLINE})
+        write_flat(outputs.metrics, headline(metrics))
     for stem, prefix in PLOT_FILES.items():
         predicted = pred.pred if prefix else pred.pred_seq
         if outputs.confusion is not None:

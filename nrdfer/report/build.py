@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
 from nrdfer.io import write_text
 from nrdfer.labels import DFEW
@@ -24,6 +23,7 @@ from nrdfer.params import BaseParams, ModelParams, ReportParams
 from nrdfer.report import claims, figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
 from nrdfer.report.names import PAPER_NAMES
+from nrdfer.results import EVALUATION, read_features
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,7 @@ class ReportInputs:
 
 def load_features(directory: Path) -> list[dict[str, Any]]:
     """Every features npz under ``directory`` with its stored settings (``meta``)."""
-    out = []
-    for path in sorted(Path(directory).rglob("*.npz")):
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
-        out.append({"path": path, "meta": meta, **arrays})
-    return out
+    return [read_features(path) for path in sorted(Path(directory).rglob("*.npz"))]
 
 
 def gmacs(model: ModelParams, **changes: Any) -> float:
