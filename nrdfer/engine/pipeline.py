@@ -25,7 +25,7 @@ from nrdfer.engine.evaluate import (
     SF_PREFIX,
     Batch,
     compute_metrics,
-    plot_confusion_png,
+    confusion_matrices,
     predict,
     save_features,
     write_confusion_json,
@@ -58,6 +58,7 @@ from nrdfer.params import (
     check_clip_shape,
     to_dict,
 )
+from nrdfer.plots import confusion_png
 from nrdfer.results import EVALUATION, FEATURES, headline, read_flat, write_flat
 
 DECISION_KEYS = frozenset({"sf", "snippet_len", "snippet_stride", "mu1", "mu2"})
@@ -451,7 +452,7 @@ def evaluate_fold(
                 ],
             )
     if outputs.confusion_png is not None:
-        plot_confusion_png(outputs.confusion_png, pred, classes)
+        confusion_png(outputs.confusion_png, confusion_matrices(pred, len(classes)), classes)
     if outputs.predictions is not None:
         write_predictions_csv(outputs.predictions, pred, classes)
     if outputs.features is None:
