@@ -24,6 +24,7 @@ from nrdfer.engine import distributed as D
 from nrdfer.engine.evaluate import (
     SF_PREFIX,
     Batch,
+    Predictions,
     compute_metrics,
     confusion_matrices,
     predict,
@@ -394,6 +395,48 @@ def evaluate_fold(
     ``noise`` kind and ``level`` of the test set).
     """
     carried = {} if training is None else _training_summary(training)  # before the work
+    state, model_params, model = _model_to_evaluate(model_file, data, decision)
+    device = resolve_device(base.device)
+    precision = resolve_precision(evaluate.precision, device)
+    model.to(device)
+    classes = _check_classes(model_file, list(state["classes"]), shards)
+    loader = eval_loader(shards, fold, data, split=split)
+    pred = predict(
+        model,
+        loader,
+        device,
+        precision,
+        progress=progress,
+        desc=f"eval {split}",
+        keep_frames=evaluate.fig5_clips if evaluate.save_features else 0,
+    )
+    metrics = compute_metrics(pred, classes)
+    settings = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
+    metrics = {"fold": str(fold), "split": split, **settings, **metrics, **state["info"]}
+    metrics.update({k: v for k, v in carried.items() if k not in metrics})
+    metrics.update(record or {})
+    write_flat(outputs.details, metrics)
+    if outputs.metrics is not None:
+        write_flat(outputs.metrics, headline(metrics))
+    _write_plots(outputs, pred, metrics, classes)
+    if outputs.predictions is not None:
+        write_predictions_csv(outputs.predictions, pred, classes)
+    if outputs.features is not None:
+        if not evaluate.save_features:
+            pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
+            pred.attention = None
+            pred.frames = None
+        meta = {"fold": str(fold), "split": split, **settings}
+        save_features(outputs.features, pred, meta=meta)
+    return metrics
+
+
+def _model_to_evaluate(
+    model_file: str | Path, data: DataParams, decision: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], ModelParams, nn.Module]:
+    """The model file's state, its model params with the ``decision`` overrides (checked:
+    only the snippet filter's settings, in range, fitting the clips of ``data``) and the model
+    built from them with the file's weights, on the CPU."""
     state = load_model_file(model_file)
     model_params = model_params_of(state, model_file)
     check_clip_shape(model_params, data, lambda key: str(model_file) if key[0] == "m" else "")
@@ -407,10 +450,11 @@ def evaluate_fold(
         model_params = _with_decision(model_params, decision)
     model = build_model(model_params, str(model_file))
     load_weights(model, state["model_state"], str(model_file))
-    device = resolve_device(base.device)
-    precision = resolve_precision(evaluate.precision, device)
-    model.to(device)
-    classes = list(state["classes"])
+    return state, model_params, model
+
+
+def _check_classes(model_file: str | Path, classes: list[str], shards: str | Path) -> list[str]:
+    """``classes`` (the model file's), after checking that the shards hold the same ones."""
     data_classes = ShardIndex(shards).class_set
     if classes != list(data_classes.classes):
         raise UserError(
@@ -418,24 +462,14 @@ def evaluate_fold(
             f"but {Path(shards) / INDEX} holds {data_classes.dataset} "
             f"({', '.join(data_classes.classes)}); evaluate a model trained on this data set"
         )
-    loader = eval_loader(shards, fold, data, split=split)
-    pred = predict(
-        model,
-        loader,
-        device,
-        precision,
-        progress=progress,
-        desc=f"eval {split}",
-        keep_frames=evaluate.fig5_clips if evaluate.save_features else 0,
-    )
-    metrics = compute_metrics(pred, classes)
-    model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
-    metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
-    metrics.update({k: v for k, v in carried.items() if k not in metrics})
-    metrics.update(record or {})
-    write_flat(outputs.details, metrics)
-    if outputs.metrics is not None:
-        write_flat(outputs.metrics, headline(metrics))
+    return classes
+
+
+def _write_plots(
+    outputs: EvalOutputs, pred: Predictions, metrics: Mapping[str, Any], classes: list[str]
+) -> None:
+    """The plot files ``outputs`` asks for: confusion records and per-class accuracies without
+    and with the filter (``dvc plots``), and the confusion PNG."""
     for stem, prefix in PLOT_FILES.items():
         predicted = pred.pred if prefix else pred.pred_seq
         if outputs.confusion is not None:
@@ -453,16 +487,6 @@ def evaluate_fold(
             )
     if outputs.confusion_png is not None:
         confusion_png(outputs.confusion_png, confusion_matrices(pred, len(classes)), classes)
-    if outputs.predictions is not None:
-        write_predictions_csv(outputs.predictions, pred, classes)
-    if outputs.features is None:
-        return metrics
-    if not evaluate.save_features:
-        pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
-        pred.attention = None
-        pred.frames = None
-    save_features(outputs.features, pred, meta={"fold": str(fold), "split": split, **model_keys})
-    return metrics
 
 
 def evaluate_runs(
