@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.engine.metrics import write_fold_metrics
 from nrdfer.report.aggregate import headline_summary, main_fold_details, summarise_folds
+from nrdfer.results import write_flat
 
 
 def build_parser():
@@ -40,8 +40,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     folds = getattr(load(args, params(args))["folds"], args.folds_key)
     details = main_fold_details(args.details, folds, f"folds.{args.folds_key}")
     summary = summarise_folds(details)
-    write_fold_metrics(args.summary, summary)
-    write_fold_metrics(args.metrics, headline_summary(summary))
+    write_flat(args.summary, summary)
+    write_flat(args.metrics, headline_summary(summary))
     print(
         f"{summary['folds']} folds: WAR {100 * summary['sf_war']:.2f} ± "
         f"{100 * summary['sf_war_std']:.2f}  UAR {100 * summary['sf_uar']:.2f} ± "

@@ -3,14 +3,15 @@
 The model is run once per clip; its :class:`~nrdfer.models.output.ModelOutput` carries both
 ``logits_seq`` (before the filter) and ``logits`` (after Eq. 7), so the two rows of every
 table (and the two curves of paper Fig. 4) come from the same forward pass. Files written
-here: a flat metrics JSON, confusion data for ``dvc plots`` (one record per clip) and a PNG,
-a per-clip predictions CSV and the pooled features (npz) for the t-SNE of Fig. 6.
+here: confusion data for ``dvc plots`` (one record per clip), a per-clip predictions CSV and
+the pooled features (npz) for the t-SNE of Fig. 6. The flat metrics files and the features
+file have their format in :mod:`nrdfer.results`, the confusion PNG is drawn by
+:mod:`nrdfer.plots`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from tqdm.auto import tqdm
 
 from nrdfer.engine.metrics import classification_metrics, confusion_matrix
 from nrdfer.engine.precision import Precision, autocast, to_float_clips
-from nrdfer.io import atomic_open, atomic_path, write_plot_rows
+from nrdfer.io import atomic_open, write_plot_rows
+from nrdfer.results import write_features
 
 Batch = tuple[torch.Tensor, torch.Tensor, Sequence[str]]
 """A batch from the shard readers: uint8 clips (B, T, 3, H, W), int64 labels (B,), clip keys."""
@@ -133,6 +135,15 @@ def compute_metrics(pred: Predictions, classes: Sequence[str]) -> dict[str, Any]
     return out
 
 
+def confusion_matrices(pred: Predictions, num_classes: int) -> dict[str, np.ndarray]:
+    """Confusion counts (K, K) without and with the snippet-based filter, by the title of
+    their panel in the confusion PNG (:func:`nrdfer.plots.confusion_png`)."""
+    return {
+        "without SF": confusion_matrix(pred.labels, pred.pred_seq, num_classes),
+        "with SF": confusion_matrix(pred.labels, pred.pred, num_classes),
+    }
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -173,43 +184,14 @@ def write_confusion_json(
     write_plot_rows(path, [{"actual": a, "predicted": p} for a, p in rows])
 
 
-def plot_confusion_png(path: str | Path, pred: Predictions, classes: Sequence[str]) -> None:
-    """Row-normalised confusion matrices without and with the filter, side by side (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = (("without SF", pred.pred_seq), ("with SF", pred.pred))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
-    for ax, (title, predicted) in zip(axes, panels, strict=True):
-        cm = confusion_matrix(pred.labels, predicted, len(classes)).astype(float)
-        rows = cm.sum(axis=1, keepdims=True)
-        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
-        for i in range(len(classes)):
-            for j in range(len(classes)):
-                colour = "white" if norm[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{100 * norm[i, j]:.1f}", ha="center", va="center", color=colour)
-        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("actual")
-        ax.set_title(f"{title} (row-normalised %)")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-
-
 def save_features(
     path: str | Path, pred: Predictions, meta: Mapping[str, Any] | None = None
 ) -> None:
     """Keys, labels, predictions, pooled features, attention and the kept input frames of the
-    first clips (``frames``; only beside attention: paper Fig. 5) as a compressed npz;
-    ``meta`` (the run's settings, e.g. fold and model switches) is stored as a JSON string
-    under ``meta`` so a report can group files by content."""
+    first clips (``frames``; only beside attention: paper Fig. 5) as a features file
+    (:func:`nrdfer.results.write_features`), with ``meta`` (the run's settings, e.g. fold and
+    model switches) so a report can group files by content."""
     arrays: dict[str, np.ndarray] = {
-        "meta": np.asarray(json.dumps(dict(meta or {}), sort_keys=True)),
         "keys": np.asarray(pred.keys, dtype=str),
         "labels": pred.labels,
         "pred": pred.pred_seq,
@@ -220,5 +202,4 @@ def save_features(
         arrays["attention"] = pred.attention
         if pred.frames is not None:
             arrays["frames"] = pred.frames
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    write_features(path, arrays, meta)

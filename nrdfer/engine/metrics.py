@@ -6,26 +6,16 @@
   are left out of the mean (as scikit-learn's ``balanced_accuracy_score`` does) and reported as
   ``None`` per class.
 
-Every number is a fraction in [0, 1]; tables multiply by 100.
+Every number is a fraction in [0, 1]; tables multiply by 100. The files they are written to
+have their format in :mod:`nrdfer.results`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from nrdfer.io import write_metrics
-
-HEADLINE = ("uar", "war", "sf_uar", "sf_war")
-"""What a metrics file for ``dvc metrics show`` holds: UAR and WAR without and with the
-snippet-based filter. Per-class accuracies, counts, settings and the labelled best-on-test
-numbers go to the evaluation's details file."""
-
-EVALUATION = "evaluation.json"
-"""File name of an evaluation's details inside a fold or run folder."""
 
 
 def _as_labels(values: Any, name: str) -> np.ndarray:
@@ -86,15 +76,3 @@ def classification_metrics(
     for name, value in zip(classes, per_class_recall(cm), strict=True):
         out[f"{prefix}acc_{name}"] = None if np.isnan(value) else float(value)
     return out
-
-
-def write_fold_metrics(path: str | Path, metrics: Mapping[str, Any]) -> None:
-    """Write one flat, deterministic metrics file (``dvc metrics show``), atomically.
-
-    Values must be scalars (numbers, strings, booleans or None): nested values would make the
-    file harder to diff and to aggregate over folds.
-    """
-    for key, value in metrics.items():
-        if isinstance(value, (Mapping, list, tuple, np.ndarray)):
-            raise ValueError(f"metrics must be flat; key {key!r} holds a {type(value).__name__}")
-    write_metrics(path, metrics)

@@ -24,19 +24,19 @@ from nrdfer.engine import distributed as D
 from nrdfer.engine.evaluate import (
     SF_PREFIX,
     Batch,
+    Predictions,
     compute_metrics,
-    plot_confusion_png,
+    confusion_matrices,
     predict,
     save_features,
     write_confusion_json,
     write_predictions_csv,
 )
-from nrdfer.engine.metrics import EVALUATION, HEADLINE, write_fold_metrics
 from nrdfer.engine.precision import resolve_precision
 from nrdfer.engine.rng_state import seed_everything
 from nrdfer.engine.train import FitResult, fit
 from nrdfer.errors import UserError
-from nrdfer.io import file_digest, read_json, write_plot_rows
+from nrdfer.io import file_digest, write_plot_rows
 from nrdfer.labels import ClassSet
 from nrdfer.model_file import (
     load_model_file,
@@ -59,6 +59,8 @@ from nrdfer.params import (
     check_clip_shape,
     to_dict,
 )
+from nrdfer.plots import confusion_png
+from nrdfer.results import EVALUATION, FEATURES, headline, read_flat, write_flat
 
 DECISION_KEYS = frozenset({"sf", "snippet_len", "snippet_stride", "mu1", "mu2"})
 """Model params that only the decision stage (snippet-based filter, paper Eq. 6-7) reads."""
@@ -294,7 +296,7 @@ def _write_summary(path: Path, result: FitResult, info: Mapping[str, Any]) -> No
         "train_acc": last["train_acc"],
     }
     summary.update(result.best_on_test)
-    write_fold_metrics(path, summary)
+    write_flat(path, summary)
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ class EvalOutputs:
     """Where an evaluation writes (all from dvc.yaml)."""
 
     details: Path  # everything measured: counts, per class, filter, settings, training (JSON)
-    metrics: Path | None = None  # the headline (metrics.HEADLINE) for `dvc metrics show`
+    metrics: Path | None = None  # the headline (results.HEADLINE) for `dvc metrics show`
     confusion: Path | None = None  # dir: confusion records without / with the filter (dvc plots)
     per_class: Path | None = None  # dir: per-class accuracy without / with the filter (dvc plots)
     confusion_png: Path | None = None  # both row-normalised matrices as a PNG
@@ -337,20 +339,14 @@ class RunFolder:
     def eval_outputs(self) -> EvalOutputs:
         return EvalOutputs(
             details=self.root / EVALUATION,
-            features=self.root / "features.npz",
+            features=self.root / FEATURES,
         )
 
 
 def _training_summary(path: str | Path) -> dict[str, Any]:
     """The train stage's flat JSON summary; a UserError naming the file if it is not one."""
     fix = "give the summary the train stage writes (re-run the train stage if it is gone)"
-    try:
-        carried = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the training summary ({exc}); {fix}") from None
-    if not isinstance(carried, dict):
-        raise UserError(f"{path}: expected the flat JSON summary the train stage writes; {fix}")
-    return carried
+    return read_flat(path, "training summary", fix)
 
 
 def _with_decision(model_params: ModelParams, decision: Mapping[str, Any]) -> ModelParams:
@@ -399,6 +395,48 @@ def evaluate_fold(
     ``noise`` kind and ``level`` of the test set).
     """
     carried = {} if training is None else _training_summary(training)  # before the work
+    state, model_params, model = _model_to_evaluate(model_file, data, decision)
+    device = resolve_device(base.device)
+    precision = resolve_precision(evaluate.precision, device)
+    model.to(device)
+    classes = _check_classes(model_file, list(state["classes"]), shards)
+    loader = eval_loader(shards, fold, data, split=split)
+    pred = predict(
+        model,
+        loader,
+        device,
+        precision,
+        progress=progress,
+        desc=f"eval {split}",
+        keep_frames=evaluate.fig5_clips if evaluate.save_features else 0,
+    )
+    metrics = compute_metrics(pred, classes)
+    settings = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
+    metrics = {"fold": str(fold), "split": split, **settings, **metrics, **state["info"]}
+    metrics.update({k: v for k, v in carried.items() if k not in metrics})
+    metrics.update(record or {})
+    write_flat(outputs.details, metrics)
+    if outputs.metrics is not None:
+        write_flat(outputs.metrics, headline(metrics))
+    _write_plots(outputs, pred, metrics, classes)
+    if outputs.predictions is not None:
+        write_predictions_csv(outputs.predictions, pred, classes)
+    if outputs.features is not None:
+        if not evaluate.save_features:
+            pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
+            pred.attention = None
+            pred.frames = None
+        meta = {"fold": str(fold), "split": split, **settings}
+        save_features(outputs.features, pred, meta=meta)
+    return metrics
+
+
+def _model_to_evaluate(
+    model_file: str | Path, data: DataParams, decision: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], ModelParams, nn.Module]:
+    """The model file's state, its model params with the ``decision`` overrides (checked:
+    only the snippet filter's settings, in range, fitting the clips of ``data``) and the model
+    built from them with the file's weights, on the CPU."""
     state = load_model_file(model_file)
     model_params = model_params_of(state, model_file)
     check_clip_shape(model_params, data, lambda key: str(model_file) if key[0] == "m" else "")
@@ -412,10 +450,11 @@ def evaluate_fold(
         model_params = _with_decision(model_params, decision)
     model = build_model(model_params, str(model_file))
     load_weights(model, state["model_state"], str(model_file))
-    device = resolve_device(base.device)
-    precision = resolve_precision(evaluate.precision, device)
-    model.to(device)
-    classes = list(state["classes"])
+    return state, model_params, model
+
+
+def _check_classes(model_file: str | Path, classes: list[str], shards: str | Path) -> list[str]:
+    """``classes`` (the model file's), after checking that the shards hold the same ones."""
     data_classes = ShardIndex(shards).class_set
     if classes != list(data_classes.classes):
         raise UserError(
@@ -423,24 +462,14 @@ def evaluate_fold(
             f"but {Path(shards) / INDEX} holds {data_classes.dataset} "
             f"({', '.join(data_classes.classes)}); evaluate a model trained on this data set"
         )
-    loader = eval_loader(shards, fold, data, split=split)
-    pred = predict(
-        model,
-        loader,
-        device,
-        precision,
-        progress=progress,
-        desc=f"eval {split}",
-        keep_frames=evaluate.fig5_clips if evaluate.save_features else 0,
-    )
-    metrics = compute_metrics(pred, classes)
-    model_keys = {f"model_{k}": getattr(model_params, k) for k in REPORTED_MODEL_KEYS}
-    metrics = {"fold": str(fold), "split": split, **model_keys, **metrics, **state["info"]}
-    metrics.update({k: v for k, v in carried.items() if k not in metrics})
-    metrics.update(record or {})
-    write_fold_metrics(outputs.details, metrics)
-    if outputs.metrics is not None:
-        write_fold_metrics(outputs.metrics, {k: metrics[k] for k in HEADLINE})
+    return classes
+
+
+def _write_plots(
+    outputs: EvalOutputs, pred: Predictions, metrics: Mapping[str, Any], classes: list[str]
+) -> None:
+    """The plot files ``outputs`` asks for: confusion records and per-class accuracies without
+    and with the filter (``dvc plots``), and the confusion PNG."""
     for stem, prefix in PLOT_FILES.items():
         predicted = pred.pred if prefix else pred.pred_seq
         if outputs.confusion is not None:
@@ -457,17 +486,7 @@ def evaluate_fold(
                 ],
             )
     if outputs.confusion_png is not None:
-        plot_confusion_png(outputs.confusion_png, pred, classes)
-    if outputs.predictions is not None:
-        write_predictions_csv(outputs.predictions, pred, classes)
-    if outputs.features is None:
-        return metrics
-    if not evaluate.save_features:
-        pred.features = np.zeros((len(pred.keys), 0), dtype=np.float32)  # (N, 0): not kept
-        pred.attention = None
-        pred.frames = None
-    save_features(outputs.features, pred, meta={"fold": str(fold), "split": split, **model_keys})
-    return metrics
+        confusion_png(outputs.confusion_png, confusion_matrices(pred, len(classes)), classes)
 
 
 def evaluate_runs(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,9 +175,6 @@ def export_onnx(
     Raises:
         UserError: the export fails or onnxruntime differs from PyTorch beyond ``tolerance``.
     """
-    import onnx
-    import onnxruntime as ort
-
     path = Path(path)
     model = loaded.model.to("cpu")
     graph = OnnxGraph(model).eval()  # export() restores the wrapper's mode: it must be eval
@@ -191,48 +189,10 @@ def export_onnx(
         outputs = graph(example)
     names = list(OUTPUT_NAMES[: len(outputs)])
     with atomic_path(path) as tmp:
-        try:
-            with warnings.catch_warnings():
-                # Tracer notes on shape checks (constant at export) and the legacy-exporter
-                # deprecation notice: expected, and the onnxruntime check below is the judge.
-                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-                warnings.simplefilter("ignore", category=DeprecationWarning)
-                torch.onnx.export(
-                    graph,
-                    (example,),
-                    str(tmp),
-                    dynamo=False,
-                    opset_version=opset,
-                    input_names=[INPUT_NAME],
-                    output_names=names,
-                    dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *names]},
-                )
-        except Exception as exc:  # an operator the exporter cannot express
-            raise UserError(
-                f"{loaded.path}: ONNX export failed ({type(exc).__name__}: {exc})"
-            ) from None
-        proto = onnx.load(str(tmp))
-        for key, value in _metadata(loaded).items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        diffs: dict[str, float] = {}
-        mismatch, ort_seconds, torch_seconds = 0, 0.0, 0.0
-        for batch in check_batches:
-            x = clips(batch)
-            start = time.perf_counter()
-            with torch.inference_mode():
-                reference = [t.numpy() for t in graph(x)]
-            torch_seconds += time.perf_counter() - start
-            start = time.perf_counter()
-            got = session.run(names, {INPUT_NAME: x.numpy()})
-            ort_seconds += time.perf_counter() - start
-            one, wrong = _compare(reference, got, names, loaded.params.neutral_index)
-            diffs = {k: max(v, diffs.get(k, 0.0)) for k, v in one.items()}
-            mismatch += wrong
+        _write_graph(tmp, graph, example, names, opset, loaded)
+        diffs, mismatch, seconds = _check_graph(
+            tmp, graph, clips, check_batches, names, loaded.params.neutral_index
+        )
         report = ExportReport(
             path=str(path),
             input_shape=("batch", spec.frames, 3, spec.size, spec.size),
@@ -242,7 +202,7 @@ def export_onnx(
             max_abs_diff=diffs,
             fired_mismatch=mismatch,
             tolerance=tolerance,
-            seconds={"torch": torch_seconds, "onnxruntime": ort_seconds},
+            seconds=seconds,
         )
         if not report.ok:
             raise UserError(
@@ -251,3 +211,74 @@ def export_onnx(
                 f"{mismatch}); nothing written"
             )
     return report
+
+
+def _write_graph(
+    tmp: Path,
+    graph: OnnxGraph,
+    example: torch.Tensor,
+    names: list[str],
+    opset: int,
+    loaded: LoadedModel,
+) -> None:
+    """Trace ``graph`` on ``example`` (B, T, 3, S, S) into the ONNX file ``tmp`` (batch axis
+    dynamic), add the model file's metadata and check the file with ``onnx.checker``."""
+    import onnx
+
+    try:
+        with warnings.catch_warnings():
+            # Tracer notes on shape checks (constant at export) and the legacy-exporter
+            # deprecation notice: expected, and the onnxruntime check is the judge.
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            torch.onnx.export(
+                graph,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=names,
+                dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *names]},
+            )
+    except Exception as exc:  # an operator the exporter cannot express
+        raise UserError(
+            f"{loaded.path}: ONNX export failed ({type(exc).__name__}: {exc})"
+        ) from None
+    proto = onnx.load(str(tmp))
+    for key, value in _metadata(loaded).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+
+
+def _check_graph(
+    tmp: Path,
+    graph: OnnxGraph,
+    clips: Callable[[int], torch.Tensor],
+    check_batches: tuple[int, ...],
+    names: list[str],
+    neutral: int,
+) -> tuple[dict[str, float], int, dict[str, float]]:
+    """Run the ONNX file ``tmp`` with onnxruntime and ``graph`` with PyTorch on ``clips(b)``
+    for each batch size b of ``check_batches``: the largest difference per float output, the
+    differing filter decisions and the seconds of each (see :func:`_compare`)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    diffs: dict[str, float] = {}
+    mismatch, ort_seconds, torch_seconds = 0, 0.0, 0.0
+    for batch in check_batches:
+        x = clips(batch)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            reference = [t.numpy() for t in graph(x)]
+        torch_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        got = session.run(names, {INPUT_NAME: x.numpy()})
+        ort_seconds += time.perf_counter() - start
+        one, wrong = _compare(reference, got, names, neutral)
+        diffs = {k: max(v, diffs.get(k, 0.0)) for k, v in one.items()}
+        mismatch += wrong
+    return diffs, mismatch, {"torch": torch_seconds, "onnxruntime": ort_seconds}

@@ -321,107 +321,134 @@ def _classify_stream(
     batch needs them, so memory does not grow with the video's length; the batches, their
     order and contents are those of classifying everything at the end (same results).
     Fills the track in for the frames detected here."""
-    spec = predictor.loaded.spec
-    size, detect_batch = spec.detect_align.output_size, spec.detect_align.batch_size
-    enhancer = predictor.enhancer if spec.enhance is not None else None
-    enhance_batch = max(1, getattr(enhancer, "batch_size", 1))
-    step = predictor.batch_size
-    groups = [list(range(g, min(g + step, len(samples)))) for g in range(0, len(samples), step)]
-    members = [sorted({int(i) for k in group for i in samples[k]}) for group in groups]
-    groups_of: dict[int, list[int]] = {}
-    for g, positions in enumerate(members):
-        for p in positions:
-            groups_of.setdefault(p, []).append(g)
-    waiting_for = [len(positions) for positions in members]  # crops each group still needs
-    users = {p: len(gs) for p, gs in groups_of.items()}  # groups not yet classified, per crop
-    result = _Classified()
-    crops: dict[int, np.ndarray] = {}
-    decoded: list[tuple[int, np.ndarray]] = []  # frames not yet aligned, in order
-    undetected: list[int] = []  # of those, the ones to detect first
-    dark: list[tuple[int, np.ndarray]] = []  # crops waiting for the enhancer, in order
-    with timer("detect_align"):
-        source = nearest_detected([f is not None for f in track])
-
-    def classify(g: int) -> None:
-        with timer("detect_align"):
-            clips = np.stack(
-                [resize_clip([crops[int(i)] for i in samples[k]], spec.size) for k in groups[g]]
-            )  # (clips, T, 3, size, size)
-        with timer("model"):
-            out = predictor.classify(clips)
-        for j, k in enumerate(groups[g]):
-            result.probs[k], result.probs_seq[k] = out["probs"][j], out["probs_seq"][j]  # type: ignore[index]
-            result.fired[k] = bool(out["fired"][j])  # type: ignore[index]
-            result.attention[k] = None if out["attention"] is None else out["attention"][j]
-        if g == 0:
-            result.crops = np.stack([crops[int(i)] for i in samples[0]])  # (T, S, S, 3)
-        for p in members[g]:
-            users[p] -= 1
-            if not users[p]:
-                del crops[p]
-
-    def ready(p: int, crop: np.ndarray) -> None:
-        crops[p] = crop
-        for g in groups_of[p]:
-            waiting_for[g] -= 1
-            if not waiting_for[g]:
-                classify(g)
-
-    def enhance_dark() -> None:
-        stack = np.stack([c for _, c in dark])  # (n, S, S, 3)
-        with timer("detect_align"):
-            stack[...] = enhancer.enhance(stack)  # type: ignore[union-attr]
-        result.enhanced += len(dark)
-        done = [p for p, _ in dark]
-        dark.clear()
-        for p, crop in zip(done, stack, strict=True):
-            ready(p, crop)
-
-    def align_decoded() -> None:
-        with timer("detect_align"):
-            if undetected:
-                stack = np.stack([rgb for p, rgb in decoded if p in undetected])  # (n, H, W, 3)
-                follow = [FaceTracker(track[source[p]]) for p in undetected]
-                for p, face in zip(undetected, _tracked(stack, predictor, follow), strict=True):
-                    track[p] = face
-                undetected.clear()
-            aligned = []
-            for p, rgb in decoded:
-                face = track[p] if track[p] is not None else track[source[p]]
-                matrix = similarity_transform(face.landmarks_array(), size)  # type: ignore[union-attr]
-                aligned.append((p, warp(rgb, matrix, size)))
-            decoded.clear()
-        for p, crop in aligned:
-            if enhancer is None or mean_luma(crop)[0] >= spec.enhance.dark_threshold:  # type: ignore[union-attr]
-                ready(p, crop)
-                continue
-            dark.append((p, crop))
-            if len(dark) == enhance_batch:
-                enhance_dark()
-
-    wanted = set(groups_of)
+    second = _SecondPass(samples, track, predictor, timer)
+    detect_batch = predictor.loaded.spec.detect_align.batch_size
+    wanted = set(second.groups_of)
     first: np.ndarray | None = None
     for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
         if frame.rgb is None:
             continue
         rgb = _same_size(frame.rgb, first)
         first = rgb if first is None else first
-        decoded.append((frame.position, rgb))
+        second.decoded.append((frame.position, rgb))
         if frame.position % every:
-            undetected.append(frame.position)
-            if len(undetected) == detect_batch:
-                align_decoded()
-        elif not undetected:
-            align_decoded()
-    if decoded:
-        align_decoded()
-    if dark:
-        enhance_dark()
-    if any(waiting_for):
+            second.undetected.append(frame.position)
+            if len(second.undetected) == detect_batch:
+                second.align_decoded()
+        elif not second.undetected:
+            second.align_decoded()
+    if second.decoded:
+        second.align_decoded()
+    if second.dark:
+        second.enhance_dark()
+    if any(second.waiting_for):
         raise UserError(
             f"{stream.path}: the video decoded differently on the second pass; re-encode it"
         )
-    return result
+    return second.result
+
+
+class _SecondPass:
+    """The state of :func:`_classify_stream`: which batch of clips (group) needs which sampled
+    frame, the frames decoded but not yet aligned, the crops waiting for the enhancer or for
+    the rest of their group, and what the classified groups gave."""
+
+    def __init__(
+        self,
+        samples: list[np.ndarray],
+        track: list[Face | None],
+        predictor: Predictor,
+        timer: _Timer,
+    ) -> None:
+        self.samples, self.track, self.predictor, self.timer = samples, track, predictor, timer
+        self.spec = spec = predictor.loaded.spec
+        self.enhancer = predictor.enhancer if spec.enhance is not None else None
+        self.enhance_batch = max(1, getattr(self.enhancer, "batch_size", 1))
+        step = predictor.batch_size
+        n = len(samples)
+        self.groups = [list(range(g, min(g + step, n))) for g in range(0, n, step)]
+        self.members = [sorted({int(i) for k in grp for i in samples[k]}) for grp in self.groups]
+        self.groups_of: dict[int, list[int]] = {}  # frame position -> groups that use it
+        for g, positions in enumerate(self.members):
+            for p in positions:
+                self.groups_of.setdefault(p, []).append(g)
+        self.waiting_for = [len(positions) for positions in self.members]  # crops still needed
+        self.users = {p: len(gs) for p, gs in self.groups_of.items()}  # groups not classified
+        self.result = _Classified()
+        self.crops: dict[int, np.ndarray] = {}
+        self.decoded: list[tuple[int, np.ndarray]] = []  # frames not yet aligned, in order
+        self.undetected: list[int] = []  # of those, the ones to detect first
+        self.dark: list[tuple[int, np.ndarray]] = []  # crops waiting for the enhancer, in order
+        with timer("detect_align"):
+            self.source = nearest_detected([f is not None for f in track])
+
+    def classify(self, g: int) -> None:
+        """Classify group ``g`` (all its crops are ready) and let go of the crops no other
+        group still needs."""
+        samples, crops, result = self.samples, self.crops, self.result
+        size = self.spec.size
+        with self.timer("detect_align"):
+            clips = np.stack(
+                [resize_clip([crops[int(i)] for i in samples[k]], size) for k in self.groups[g]]
+            )  # (clips, T, 3, size, size)
+        with self.timer("model"):
+            out = self.predictor.classify(clips)
+        for j, k in enumerate(self.groups[g]):
+            result.probs[k], result.probs_seq[k] = out["probs"][j], out["probs_seq"][j]  # type: ignore[index]
+            result.fired[k] = bool(out["fired"][j])  # type: ignore[index]
+            result.attention[k] = None if out["attention"] is None else out["attention"][j]
+        if g == 0:
+            result.crops = np.stack([crops[int(i)] for i in samples[0]])  # (T, S, S, 3)
+        for p in self.members[g]:
+            self.users[p] -= 1
+            if not self.users[p]:
+                del crops[p]
+
+    def ready(self, p: int, crop: np.ndarray) -> None:
+        """The crop of frame ``p`` is final: classify every group it completes."""
+        self.crops[p] = crop
+        for g in self.groups_of[p]:
+            self.waiting_for[g] -= 1
+            if not self.waiting_for[g]:
+                self.classify(g)
+
+    def enhance_dark(self) -> None:
+        """Enhance the dark crops waiting, as one batch, and pass them on in frame order."""
+        dark = self.dark
+        stack = np.stack([c for _, c in dark])  # (n, S, S, 3)
+        with self.timer("detect_align"):
+            stack[...] = self.enhancer.enhance(stack)  # type: ignore[union-attr]
+        self.result.enhanced += len(dark)
+        done = [p for p, _ in dark]
+        dark.clear()
+        for p, crop in zip(done, stack, strict=True):
+            self.ready(p, crop)
+
+    def align_decoded(self) -> None:
+        """Detect the decoded frames the first pass did not (one detector batch), align every
+        decoded frame, and pass the crops on (the dark ones through the enhancer)."""
+        track, source, size = self.track, self.source, self.spec.detect_align.output_size
+        with self.timer("detect_align"):
+            if self.undetected:
+                stack = np.stack([rgb for p, rgb in self.decoded if p in self.undetected])
+                follow = [FaceTracker(track[source[p]]) for p in self.undetected]
+                found = _tracked(stack, self.predictor, follow)  # stack: (n, H, W, 3)
+                for p, face in zip(self.undetected, found, strict=True):
+                    track[p] = face
+                self.undetected.clear()
+            aligned = []
+            for p, rgb in self.decoded:
+                face = track[p] if track[p] is not None else track[source[p]]
+                matrix = similarity_transform(face.landmarks_array(), size)  # type: ignore[union-attr]
+                aligned.append((p, warp(rgb, matrix, size)))
+            self.decoded.clear()
+        for p, crop in aligned:
+            if self.enhancer is None or mean_luma(crop)[0] >= self.spec.enhance.dark_threshold:  # type: ignore[union-attr]
+                self.ready(p, crop)
+                continue
+            self.dark.append((p, crop))
+            if len(self.dark) == self.enhance_batch:
+                self.enhance_dark()
 
 
 def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -> VideoResult:

@@ -11,26 +11,17 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nrdfer.engine.metrics import EVALUATION, HEADLINE
 from nrdfer.errors import UserError
-from nrdfer.io import read_json
+from nrdfer.results import EVALUATION, HEADLINE, read_flat
 
 SUMMARY_PREFIXES = ("war", "uar", "acc_", "sf_", "best_on_test_")
 """Numeric keys averaged over folds (metrics with and without the filter, labelled best-on-test)."""
 
 
 def read_metrics(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Read flat metrics files; a missing or malformed one is an error naming it."""
-    rows = []
-    for path in paths:
-        try:
-            data = read_json(path)
-        except (FileNotFoundError, ValueError) as exc:
-            raise UserError(f"{exc}; re-run the stage that writes it (dvc repro)") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: expected a flat JSON object of metrics")
-        rows.append({**data, "_path": str(path)})
-    return rows
+    """Read flat metrics files (:func:`nrdfer.results.read_flat`: a missing or malformed one is
+    an error naming it), each with its path under ``_path``."""
+    return [{**read_flat(path), "_path": str(path)} for path in paths]
 
 
 def metrics_in(directory: str | Path, name: str = "*.json") -> list[dict[str, Any]]:

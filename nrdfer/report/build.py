@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from nrdfer.engine.metrics import EVALUATION
 from nrdfer.errors import UserError
 from nrdfer.io import write_text
 from nrdfer.labels import DFEW
@@ -24,6 +23,7 @@ from nrdfer.params import BaseParams, ModelParams, ReportParams
 from nrdfer.report import claims, figures, tables
 from nrdfer.report.aggregate import group, metrics_in, read_metrics
 from nrdfer.report.names import PAPER_NAMES
+from nrdfer.results import EVALUATION, read_features
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,7 @@ class ReportInputs:
 
 def load_features(directory: Path) -> list[dict[str, Any]]:
     """Every features npz under ``directory`` with its stored settings (``meta``)."""
-    out = []
-    for path in sorted(Path(directory).rglob("*.npz")):
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
-        out.append({"path": path, "meta": meta, **arrays})
-    return out
+    return [read_features(path) for path in sorted(Path(directory).rglob("*.npz"))]
 
 
 def gmacs(model: ModelParams, **changes: Any) -> float:
@@ -117,6 +111,31 @@ def write_report(
     Returns the files written.
     """
     summary = read_metrics([inputs.summary])[0]
+    written = write_tables(inputs, summary, model, tables_dir)
+
+    figures.fig4(inputs.fig4_curves, figures_dir / "fig4_sf_gain.png", report.fig4_fold)
+    written.append(figures_dir / "fig4_sf_gain.png")
+
+    fold_feats = _main_fold_features(inputs.fold_details, summary)
+    _confusion_figure(fold_feats, figures_dir / "confusion_dfew.png")
+    written.append(figures_dir / "confusion_dfew.png")
+
+    comp_feats = load_features(inputs.components)
+    write_claims(tables_dir / "claims.md", tables_dir / "claims.json", comp_feats, fold_feats)
+    written += [tables_dir / "claims.md", tables_dir / "claims.json"]
+    if _fig5(comp_feats, figures_dir / "fig5_attention.png"):
+        written.append(figures_dir / "fig5_attention.png")
+    if _fig6(comp_feats, figures_dir / "fig6_tsne.png", report, seed=base.seed):
+        written.append(figures_dir / "fig6_tsne.png")
+    return written
+
+
+def write_tables(
+    inputs: ReportInputs, summary: Mapping[str, Any], model: ModelParams, tables_dir: Path
+) -> list[Path]:
+    """Read every result file the tables need (all of them before the first table is written),
+    then write Tables 1-5 and the FERV39k / MAFW tables that have results (Markdown + CSV);
+    ``summary`` is the main model's 5-fold summary. Returns the files written."""
     components = metrics_in(inputs.components, EVALUATION)
     snippets = metrics_in(inputs.snippets)
     layers = metrics_in(inputs.layers, EVALUATION)
@@ -133,7 +152,6 @@ def write_report(
         if path is not None
     }
 
-    # Tables ------------------------------------------------------------------------------
     main_gmacs = gmacs(model)
     layer_keys = set(group(layers, lambda r: (int(r["model_M"]), int(r["model_N"]))))
     layer_gmacs = {(m, n): gmacs(model, M=m, N=n) for m, n in sorted(layer_keys)}
@@ -162,17 +180,22 @@ def write_report(
     ):
         table.write(tables_dir)
         written += [tables_dir / f"{table.name}.md", tables_dir / f"{table.name}.csv"]
+    return written
 
-    # Figures -----------------------------------------------------------------------------
-    figures.fig4(inputs.fig4_curves, figures_dir / "fig4_sf_gain.png", report.fig4_fold)
-    written.append(figures_dir / "fig4_sf_gain.png")
 
-    main_folds = str(summary["fold_list"]).split(",")  # the folds the summary averages
-    fold_feats = [
-        f for f in load_features(inputs.fold_details) if str(f["meta"].get("fold")) in main_folds
-    ]
+def _main_fold_features(directory: Path, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The features files under ``directory`` of the folds the 5-fold summary averages; none
+    is an error."""
+    main_folds = str(summary["fold_list"]).split(",")
+    fold_feats = [f for f in load_features(directory) if str(f["meta"].get("fold")) in main_folds]
     if not fold_feats:
-        raise UserError(f"{inputs.fold_details}: no features npz; re-run the evaluate stages")
+        raise UserError(f"{directory}: no features npz; re-run the evaluate stages")
+    return fold_feats
+
+
+def _confusion_figure(fold_feats: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """The main model's confusion matrices over all its test folds, without and with the
+    filter."""
     labels = np.concatenate([f["labels"] for f in fold_feats])
     figures.confusion(
         labels,
@@ -181,49 +204,53 @@ def write_report(
             "with SF": np.concatenate([f["pred_sf"] for f in fold_feats]),
         },
         DFEW.classes,
-        figures_dir / "confusion_dfew.png",
+        path,
         f"NR-DFERNet on DFEW, {len(fold_feats)} test folds (row-normalised %, counts)",
     )
-    written.append(figures_dir / "confusion_dfew.png")
 
-    comp_feats = load_features(inputs.components)
-    write_claims(tables_dir / "claims.md", tables_dir / "claims.json", comp_feats, fold_feats)
-    written += [tables_dir / "claims.md", tables_dir / "claims.json"]
+
+def _fig5(comp_feats: Sequence[Mapping[str, Any]], path: Path) -> bool:
+    """Fig. 5 (attention per frame without and with the dynamic class token) from the first
+    Table 1 runs with DSF, without and with DCT, when they kept attention and frames; whether
+    it was drawn."""
     with_dct = _pick_component(comp_feats, dsf=True, dct=True)
     without_dct = _pick_component(comp_feats, dsf=True, dct=False)
-    if with_dct and without_dct and "attention" in without_dct[0] and "frames" in with_dct[0]:
-        a, b = without_dct[0], with_dct[0]
-        # the frames evaluation kept (evaluate.fig5_clips): the first test clips of the fold
-        frames = dict(zip(map(str, b["keys"]), b["frames"], strict=False))
-        att = {
-            "without DCT": dict(zip(map(str, a["keys"]), a["attention"], strict=True)),
-            "with DCT": dict(zip(map(str, b["keys"]), b["attention"], strict=True)),
-        }
-        lab = dict(zip(map(str, b["keys"]), b["labels"], strict=True))
-        figures.fig5(
-            frames,
-            att,
-            {k: DFEW.classes[int(lab[k])] for k in frames},
-            figures_dir / "fig5_attention.png",
-        )
-        written.append(figures_dir / "fig5_attention.png")
+    if not (with_dct and without_dct and "attention" in without_dct[0] and "frames" in with_dct[0]):
+        return False
+    a, b = without_dct[0], with_dct[0]
+    # the frames evaluation kept (evaluate.fig5_clips): the first test clips of the fold
+    frames = dict(zip(map(str, b["keys"]), b["frames"], strict=False))
+    att = {
+        "without DCT": dict(zip(map(str, a["keys"]), a["attention"], strict=True)),
+        "with DCT": dict(zip(map(str, b["keys"]), b["attention"], strict=True)),
+    }
+    lab = dict(zip(map(str, b["keys"]), b["labels"], strict=True))
+    figures.fig5(frames, att, {k: DFEW.classes[int(lab[k])] for k in frames}, path)
+    return True
 
+
+def _fig6(
+    comp_feats: Sequence[Mapping[str, Any]], path: Path, report: ReportParams, seed: int
+) -> bool:
+    """Fig. 6 (t-SNE of the pooled features: the baseline without DSF and DCT against
+    NR-DFERNet, over their Table 1 runs) when both were run; whether it was drawn."""
     baseline = _pick_component(comp_feats, dsf=False, dct=False)
-    if baseline and with_dct:
+    with_dct = _pick_component(comp_feats, dsf=True, dct=True)
+    if not (baseline and with_dct):
+        return False
 
-        def panel(items):
-            return (
-                np.concatenate([f["features"] for f in items]),
-                np.concatenate([f["labels"] for f in items]),
-            )
-
-        figures.fig6(
-            {"baseline (no DSF, no DCT)": panel(baseline), "NR-DFERNet": panel(with_dct)},
-            DFEW.classes,
-            figures_dir / "fig6_tsne.png",
-            perplexity=report.tsne_perplexity,
-            max_points=report.tsne_max_points,
-            seed=base.seed,
+    def panel(items):  # (N, D) features and (N,) labels of all runs of a setting
+        return (
+            np.concatenate([f["features"] for f in items]),
+            np.concatenate([f["labels"] for f in items]),
         )
-        written.append(figures_dir / "fig6_tsne.png")
-    return written
+
+    figures.fig6(
+        {"baseline (no DSF, no DCT)": panel(baseline), "NR-DFERNet": panel(with_dct)},
+        DFEW.classes,
+        path,
+        perplexity=report.tsne_perplexity,
+        max_points=report.tsne_max_points,
+        seed=seed,
+    )
+    return True

@@ -31,6 +31,7 @@ from nrdfer.errors import UserError
 from nrdfer.io import atomic_open, atomic_path, read_json, write_json
 from nrdfer.report.claims import Claim, compare, spread_interval
 from nrdfer.report.names import PAPER_NAMES
+from nrdfer.results import read_flat
 
 KINDS = ("n1", "n2")
 KIND_NAMES = {"n1": "N1 (target-irrelevant frames)", "n2": "N2 (short expressive window)"}
@@ -73,7 +74,7 @@ def collect(
     wanted_levels, wanted_seeds = {pct(x) for x in levels}, {int(s) for s in seeds}
     rows: dict[tuple, dict[str, Any]] = {}
     for path in files:
-        details = read_json(path)
+        details = read_flat(path, "evaluation details", "re-run its evaluate stage (make noise)")
         missing = [k for k in ("noise", "level", "seed", "model_name") if k not in details]
         if missing or details["noise"] not in KINDS:
             raise UserError(

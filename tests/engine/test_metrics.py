@@ -1,8 +1,6 @@
-"""WAR/UAR/per-class recall/confusion against scikit-learn; flat metric files."""
+"""WAR/UAR/per-class recall/confusion against scikit-learn."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ from nrdfer.engine.metrics import (
     confusion_matrix,
     uar,
     war,
-    write_fold_metrics,
 )
 from nrdfer.labels import CLASSES
 
@@ -50,16 +47,3 @@ def test_confusion_rejects_bad_labels():
         confusion_matrix([0, 7], [0, 1], 7)
     with pytest.raises(ValueError, match="differ"):
         confusion_matrix([0, 1], [0], 7)
-
-
-def test_fold_metrics_file_is_flat_and_deterministic(tmp_path):
-    m = classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], CLASSES)
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    write_fold_metrics(a, m)
-    write_fold_metrics(b, dict(m))
-    assert a.read_bytes() == b.read_bytes()
-    data = json.loads(a.read_text())
-    assert list(data) == list(m) and all(not isinstance(v, (dict, list)) for v in data.values())
-    assert data["war"] == 0.75 and data["acc_Fear"] is None
-    with pytest.raises(ValueError, match="flat"):
-        write_fold_metrics(tmp_path / "c.json", {"cm": [[1, 2], [3, 4]]})

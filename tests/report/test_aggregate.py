@@ -105,11 +105,14 @@ def test_group_averages_each_key_over_its_rows():
 
 
 def test_unreadable_result_files_are_errors_naming_them(tmp_path):
-    with pytest.raises(UserError, match=r"absent\.json: not found; re-run"):
+    absent = r"absent\.json: cannot read the metrics file \(not found\); re-run"
+    with pytest.raises(UserError, match=absent):
         read_metrics([tmp_path / "absent.json"])
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(UserError, match=r"bad\.json: not valid JSON"):
+    with pytest.raises(
+        UserError, match=r"bad\.json: cannot read the metrics file \(not valid JSON"
+    ):
         read_metrics([bad])
     listed = write_result(tmp_path / "list.json")
     listed.write_text("[0.5, 0.6]")
