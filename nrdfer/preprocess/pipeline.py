@@ -230,7 +230,7 @@ class _DetectTask:
         row.update(
             frames=len(result.track),
             detected_frames=result.detected,
-            max_faces=max(result.faces_per_frame),
+            max_faces=result.max_faces,
             status=result.status,
             reason="" if result.status == STATUS_OK else "no face found in any frame",
         )

@@ -17,13 +17,13 @@ the alignment transform of the nearest frame with one (the earlier on a tie), so
 every frame. A clip with no face at all is reported, not written.
 
 :func:`faces_in_stream` is what the ``detect_align`` stage and ``nrdfer faces`` call on a
-video (memory does not grow with its length); :func:`faces_in_video` is the same on frames in
-memory.
+video: it holds one detector batch of frames at a time and keeps of every frame only a compact
+record (8 bytes: the row of its face in a :class:`FaceTrack` and the number of faces found;
+60 more where it holds the face); :func:`faces_in_video` is the same on frames in memory.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -240,7 +240,12 @@ def nearest_detected(detected: Sequence[bool]) -> list[int]:
     Raises:
         ValueError: no frame has a detection.
     """
-    idx = np.flatnonzero(np.asarray(detected, dtype=bool))  # (D,) sorted
+    return nearest_detected_array(np.asarray(detected, dtype=bool)).tolist()
+
+
+def nearest_detected_array(detected: np.ndarray) -> np.ndarray:
+    """:func:`nearest_detected` of a bool array (T,), as an int64 array (T,)."""
+    idx = np.flatnonzero(detected)  # (D,) sorted
     if idx.size == 0:
         raise ValueError("no frame has a detection")
     frames = np.arange(len(detected))  # (T,)
@@ -248,8 +253,108 @@ def nearest_detected(detected: Sequence[bool]) -> list[int]:
     after = np.minimum(np.searchsorted(idx, frames), idx.size - 1)  # first >= frame (or last)
     before = np.maximum(after - 1, 0)
     later, earlier = idx[after], idx[before]
-    pick = np.where(np.abs(earlier - frames) <= np.abs(later - frames), earlier, later)
-    return pick.tolist()
+    return np.where(np.abs(earlier - frames) <= np.abs(later - frames), earlier, later)
+
+
+class _Column:
+    """Values of one dtype and row shape appended one at a time, kept in numpy blocks of
+    :attr:`BLOCK` rows: no Python object per row, at most one block not yet filled."""
+
+    BLOCK = 4096
+
+    def __init__(self, dtype: type, shape: tuple[int, ...] = ()) -> None:
+        self.dtype, self.shape = dtype, shape
+        self._blocks: list[np.ndarray] = []
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, value: float | np.ndarray) -> None:
+        if self._n % self.BLOCK == 0:
+            self._blocks.append(np.empty((self.BLOCK, *self.shape), dtype=self.dtype))
+        self._blocks[-1][self._n % self.BLOCK] = value
+        self._n += 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self._blocks[i // self.BLOCK][i % self.BLOCK]
+
+    def array(self) -> np.ndarray:
+        """All values, (n, *shape) (a copy)."""
+        if not self._blocks:
+            return np.empty((0, *self.shape), dtype=self.dtype)
+        return np.concatenate(self._blocks)[: self._n]
+
+
+class FaceTrack(Sequence):
+    """The tracked face of each frame of a video in compact arrays: 4 bytes per frame (the row
+    of its face, -1 without) and 60 more per frame with the face (box, score and landmarks as
+    float32), where a list of :class:`Face` takes about 1 KB per frame with the face.
+
+    ``track[t]`` is frame ``t``'s face (its values rounded to float32) or None. The landmarks are
+    kept at the precision the warp uses (:meth:`Face.landmarks_array`), so a crop aligned from
+    :meth:`landmarks` is the crop of the face appended.
+    """
+
+    _FIELDS = 15  # box (4), score, landmarks (5 x 2)
+
+    def __init__(self) -> None:
+        self._row = _Column(np.int32)  # per frame: its row in ``_faces``, -1 without a face
+        self._faces = _Column(np.float32, (self._FIELDS,))
+
+    def append(self, face: Face | None) -> None:
+        """Add the next frame's tracked face (None where it is not seen)."""
+        if face is None:
+            self._row.append(-1)
+            return
+        self._row.append(len(self._faces))
+        lm = face.landmarks_array().reshape(-1)  # (10,) float32: what the warp uses
+        self._faces.append(np.concatenate([np.float32(face.box), np.float32([face.score]), lm]))
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    @property
+    def detected(self) -> int:
+        """Frames with the face."""
+        return len(self._faces)
+
+    def found(self) -> np.ndarray:
+        """bool (T,): the frames with the face."""
+        return self._row.array() >= 0
+
+    def landmarks(self, t: int) -> np.ndarray:
+        """The landmarks of frame ``t``'s face, float32 (5, 2) (``self[t].landmarks_array()``)."""
+        row = int(self._row[t])
+        if row < 0:
+            raise ValueError(f"frame {t} holds no tracked face")
+        return self._faces[row][5:].reshape(5, 2).copy()
+
+    def __getitem__(self, t):  # type: ignore[override]
+        if isinstance(t, slice):
+            return [self[i] for i in range(*t.indices(len(self)))]
+        if t < 0:
+            t += len(self)
+        if not 0 <= t < len(self):
+            raise IndexError(t)
+        row = int(self._row[t])
+        if row < 0:
+            return None
+        v = self._faces[row].tolist()  # 15 Python floats
+        return Face(
+            box=tuple(v[:4]),  # type: ignore[arg-type]
+            score=v[4],
+            landmarks=tuple(zip(v[5::2], v[6::2], strict=True)),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FaceTrack):
+            return NotImplemented
+        return np.array_equal(self._row.array(), other._row.array()) and np.array_equal(
+            self._faces.array(), other._faces.array()
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -261,39 +366,60 @@ class VideoFaces:
         crops: uint8 (T, S, S, 3) aligned RGB crops, or None when no face was found (and
             from :func:`faces_in_stream`, which hands the crops out one at a time).
         track: the tracked face per frame: detected on a key frame or interpolated between
-            two (None where neither).
-        source: for each frame, the index of the frame whose landmarks aligned it.
-        faces_per_frame: number of faces the detector returned per key frame (0 elsewhere).
-        keys: the frames the detector ran on.
+            two (None where neither), in compact arrays.
+        face_counts: int32 (T,): number of faces the detector returned per key frame (0
+            elsewhere).
+        detect_every: the detector ran on every ``detect_every``-th frame and the last.
     """
 
     status: str
     crops: np.ndarray | None
-    track: list[Face | None]
-    source: list[int]
-    faces_per_frame: list[int]
-    keys: list[int]
+    track: FaceTrack
+    face_counts: np.ndarray
+    detect_every: int
 
     @property
     def detected(self) -> int:
         """Frames with the tracked face, detected or interpolated (not filled)."""
-        return sum(f is not None for f in self.track)
+        return self.track.detected
+
+    @property
+    def max_faces(self) -> int:
+        """The most faces the detector returned in one frame."""
+        return int(self.face_counts.max(initial=0))
+
+    @property
+    def faces_per_frame(self) -> list[int]:
+        """:attr:`face_counts` as a list."""
+        return self.face_counts.tolist()
+
+    @property
+    def keys(self) -> list[int]:
+        """The frames the detector ran on."""
+        n = len(self.track)
+        keys = list(range(0, n, max(1, self.detect_every)))
+        return keys + [n - 1] if keys and keys[-1] != n - 1 else keys
+
+    @property
+    def source(self) -> list[int]:
+        """For each frame, the index of the frame whose landmarks align it ([] without a face)."""
+        return nearest_detected(self.track.found()) if self.detected else []
 
 
 def warp_track(
     frames: Iterable[np.ndarray],
-    track: Sequence[Face | None],
-    source: Sequence[int],
+    track: FaceTrack,
     output_size: int,
     name: str = "the video",
 ) -> Iterator[np.ndarray]:
     """The aligned crop (S, S, 3) of each frame, one at a time: frame ``t`` warped with the
-    transform of ``track[source[t]]``'s landmarks.
+    transform of the landmarks of the nearest frame with the face (:func:`nearest_detected`).
 
     Raises:
         UserError: ``frames`` holds another number of frames than the track (a video that
             decodes differently the second time; ``name`` names it).
     """
+    source = nearest_detected_array(track.found())  # (T,) int64: 8 bytes per frame
     current, matrix = -1, None
     count = 0
     for frame in frames:
@@ -301,8 +427,8 @@ def warp_track(
             count += 1  # one more than the track: stop
             break
         if source[count] != current:  # source never decreases: each transform is made once
-            current = source[count]
-            matrix = similarity_transform(track[current].landmarks_array(), output_size)  # type: ignore[union-attr]
+            current = int(source[count])
+            matrix = similarity_transform(track.landmarks(current), output_size)
         yield warp(frame, matrix, output_size)
         count += 1
     if count != len(source):
@@ -326,7 +452,8 @@ def track_stream(
 ) -> tuple[VideoFaces, list[np.ndarray] | None]:
     """Detect and track the face through frames given one at a time (the first pass of
     :func:`faces_in_stream`). Holds at most one detector batch of key frames and the frames
-    between them, plus the frames themselves while they take at most ``retain_bytes``.
+    between them, plus the frames themselves while they take at most ``retain_bytes``; what
+    it keeps of every frame is the compact :class:`FaceTrack` record and a face count.
 
     Returns:
         The track (``crops`` None) and the frames when they were kept, else None.
@@ -334,35 +461,47 @@ def track_stream(
     every = max(1, detect_every)
     batch = getattr(detector, "batch_size", 16)
     tracker = FaceTracker()
-    track: list[Face | None] = []
-    counts: list[int] = []
-    keys: list[int] = []
-    pending: list[int] = []  # key frames not yet detected
-    held: list[np.ndarray] = []  # frames from index ``base`` on
+    track = FaceTrack()  # frames before ``base``
+    counts = _Column(np.int32)  # faces found per frame, frames before ``base``
+    # from frame ``base`` (the last key frame detected, 0 at first) on:
+    held: list[np.ndarray] = []  # the frames
+    live: list[Face | None] = []  # the tracked face
+    live_counts: list[int] = []
+    keys: list[int] = []  # the key frames
+    pending: list[int] = []  # the key frames not yet detected
     base = 0
     kept: list[np.ndarray] | None = []
     kept_bytes = 0
 
+    def commit(upto: int) -> None:
+        """Move the frames before ``upto`` (relative to ``base``) to the compact record."""
+        nonlocal held, live, live_counts
+        for face, count in zip(live[:upto], live_counts[:upto], strict=True):
+            track.append(face)
+            counts.append(count)
+        held, live, live_counts = held[upto:], live[upto:], live_counts[upto:]
+
     def flush() -> None:
-        nonlocal held, base, pending
+        nonlocal base, keys, pending
         stack = np.stack([held[k - base] for k in pending])  # (n, H, W, 3)
         for k, (faces, face) in zip(pending, detect_tracked(stack, detector, tracker), strict=True):
-            track[k], counts[k] = face, len(faces)
-        span = keys[bisect.bisect_left(keys, base) :]  # detected keys from the last handled on
-        for k0, k1 in zip(span[:-1], span[1:], strict=True):  # one interval at a time
+            live[k - base], live_counts[k - base] = face, len(faces)
+        for k0, k1 in zip(keys[:-1], keys[1:], strict=True):  # one interval at a time
             if k1 - k0 < 2:
                 continue  # no frame between them
-            between = np.stack(held[k0 - base : k1 - base + 1])  # (k1 - k0 + 1, H, W, 3)
-            filled = track_between(between, track[k0 : k1 + 1], [0, k1 - k0])
-            track[k0 + 1 : k1] = filled[1:-1]
-        held, base, pending = held[span[-1] - base :], span[-1], []
+            a, b = k0 - base, k1 - base
+            between = np.stack(held[a : b + 1])  # (k1 - k0 + 1, H, W, 3)
+            filled = track_between(between, live[a : b + 1], [0, k1 - k0])
+            live[a + 1 : b] = filled[1:-1]
+        commit(keys[-1] - base)
+        base, keys, pending = keys[-1], keys[-1:], []
 
     n = 0
     for t, frame in enumerate(frames):
         n = t + 1
         held.append(frame)
-        track.append(None)
-        counts.append(0)
+        live.append(None)
+        live_counts.append(0)
         if kept is not None:
             kept_bytes += frame.nbytes
             kept.append(frame)
@@ -380,10 +519,9 @@ def track_stream(
         pending.append(n - 1)
     if pending:
         flush()
-    if all(f is None for f in track):
-        return VideoFaces(STATUS_NO_FACE, None, track, [], counts, keys), kept
-    source = nearest_detected([f is not None for f in track])
-    return VideoFaces(STATUS_OK, None, track, source, counts, keys), kept
+    commit(len(live))
+    status = STATUS_OK if track.detected else STATUS_NO_FACE
+    return VideoFaces(status, None, track, counts.array(), every), kept
 
 
 def faces_in_stream(
@@ -414,7 +552,7 @@ def faces_in_stream(
     if result.status != STATUS_OK:
         return result, None
     frames = kept if kept is not None else open_frames()
-    return result, warp_track(frames, result.track, result.source, output_size, name)
+    return result, warp_track(frames, result.track, output_size, name)
 
 
 def faces_in_video(

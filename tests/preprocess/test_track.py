@@ -99,3 +99,40 @@ def test_real_two_face_scene(face_patch):
     result = faces_in_video(frames, TinyRetinaFace(), 56)
     assert result.status == STATUS_OK and max(result.faces_per_frame) == 2
     assert all(f is not None and f.center[0] < 96 for f in result.track)
+
+
+class OneFacePerFrame:
+    """A detector that finds one new Face object in every frame, as a real one does."""
+
+    batch_size = 16
+
+    def detect(self, frames):
+        return [[face_at(10.0 + (i % 3) * 0.5, 10.0)] for i in range(len(frames))]
+
+
+def test_track_stream_keeps_a_few_bytes_per_frame():
+    """What the first pass keeps of each frame with the face is a compact record (about 70
+    bytes), not Face objects (about 1 KB per frame): measured between 4096 and 12288 frames
+    (whole blocks of the record)."""
+    import gc
+    import itertools
+    import tracemalloc
+
+    from nrdfer.preprocess.track import track_stream
+
+    frame = np.zeros((8, 8, 3), np.uint8)
+    kept = {}
+    tracemalloc.start()
+    try:
+        for n in (4096, 12288):
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            result, _ = track_stream(itertools.repeat(frame, n), OneFacePerFrame())
+            gc.collect()
+            kept[n] = tracemalloc.get_traced_memory()[0] - before
+            assert result.detected == n and result.max_faces == 1
+            del result
+    finally:
+        tracemalloc.stop()
+    per_frame = (kept[12288] - kept[4096]) / (12288 - 4096)
+    assert 0 < per_frame < 100, per_frame

@@ -401,6 +401,55 @@ def test_streamed_detect_align_equals_detecting_in_memory(
         list(crops)
 
 
+@pytest.mark.parametrize("every", [1, 3])
+def test_compact_track_gives_the_crops_of_a_list_of_faces(
+    tmp_path, face_patch, detect_params, every
+):
+    """The streamed pass keeps the track in compact float32 arrays (FaceTrack): its crops are
+    those of the track kept as a list of Face objects, tracked, filled and warped in memory
+    over gaps without a face; the landmarks it hands back are the faces' landmarks_array()."""
+    import dataclasses
+
+    from nrdfer.preprocess.align import similarity_transform, warp
+    from nrdfer.preprocess.tools import build_detector
+    from nrdfer.preprocess.track import (
+        FaceTracker,
+        detect_tracked,
+        faces_in_stream,
+        nearest_detected,
+        track_between,
+    )
+    from nrdfer.preprocess.video import read_video, video_frames
+
+    frames = moving_face_frames(face_patch, 11)
+    frames[4:7] = 90  # no face in frames 4-6
+    path = write_shown_as(tmp_path / "gap.mkv", frames)
+    decoded = read_video(path)
+    detector = build_detector(dataclasses.replace(detect_params, batch_size=2), "cpu")
+    n = len(decoded)
+    keys = [*range(0, n, every), *([n - 1] if (n - 1) % every else [])]
+    track = [None] * n
+    found = detect_tracked(decoded[keys], detector, FaceTracker())
+    for k, (_, face) in zip(keys, found, strict=True):
+        track[k] = face
+    track = track_between(decoded, track, keys)
+    source = nearest_detected([f is not None for f in track])
+    want = [warp(f, similarity_transform(track[s].landmarks_array(), 48), 48)
+            for f, s in zip(decoded, source, strict=True)]  # fmt: skip
+
+    got, crops = faces_in_stream(lambda: video_frames(path), detector, 48, every, retain_bytes=0)
+    assert np.array_equal(np.stack(list(crops)), np.stack(want))
+    assert got.source == source and got.keys == keys and len(got.track) == n
+    assert 0 < got.detected == sum(f is not None for f in track) < n
+    for t, face in enumerate(track):
+        if face is None:
+            assert got.track[t] is None
+            continue
+        assert np.array_equal(got.track.landmarks(t), face.landmarks_array())
+        assert np.array_equal(got.track[t].landmarks_array(), face.landmarks_array())
+        assert np.array_equal(np.float32(got.track[t].box), np.float32(face.box))
+
+
 def test_the_tiny_detector_keeps_no_memory_arena(detect_params):
     """onnxruntime's CPU arena grows in powers of two and keeps its largest size: off, the
     detect_align peak on 1280x720 frames is about 120 MB lower (benchmarks/video_memory.py)."""
