@@ -16,13 +16,17 @@ The steps are those of the pipeline that made the training data, run on one vide
 Only the sampled frames are warped; decoding runs twice in a stream (the first pass converts
 only the frames it detects on, the second only the sampled ones), and each batch of clips is
 classified as soon as its frames are aligned, so memory does not grow with the video's length
-(``benchmarks/video_memory.py``).
+(``benchmarks/video_memory.py``). What the first pass keeps of every frame is compact: its
+time and frame number (16 bytes) and, for the frames it detects on, the tracked face in a
+:class:`~nrdfer.preprocess.track.FaceTrack` (124 bytes: float64, so the second pass continues
+the track from the exact box).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +46,12 @@ from nrdfer.preprocess.align import similarity_transform, warp
 from nrdfer.preprocess.enhance import mean_luma
 from nrdfer.preprocess.faces import Face
 from nrdfer.preprocess.tools import build_detector, build_enhancer
-from nrdfer.preprocess.track import FaceTracker, detect_tracked, nearest_detected
+from nrdfer.preprocess.track import (
+    FaceTrack,
+    FaceTracker,
+    detect_tracked,
+    nearest_detected_array,
+)
 from nrdfer.preprocess.video import VideoStream
 
 __all__ = ["ClipResult", "Predictor", "VideoResult", "predict_video"]
@@ -247,18 +256,46 @@ def _same_size(rgb: np.ndarray, first: np.ndarray | None) -> np.ndarray:
     return cv2.resize(rgb, (first.shape[1], first.shape[0]))
 
 
-def _detect_all(
-    stream: VideoStream, predictor: Predictor, timer: _Timer, every: int
-) -> tuple[list[Face | None], list[float], list[int]]:
-    """First pass: the tracked face in every ``every``-th kept frame (None for the others and
-    where it is not seen), with every kept frame's time and frame number."""
+@dataclass
+class _FirstPass:
+    """What the first pass keeps of a video, in compact arrays.
+
+    Attributes:
+        found: the tracked face of the frames it detected on (positions 0, every, 2 every ...),
+            stored exactly (float64).
+        times: presentation time (s) of every kept frame.
+        numbers: video frame number of every kept frame.
+        every: the detector ran on every ``every``-th kept frame.
+    """
+
+    found: FaceTrack = field(default_factory=lambda: FaceTrack(np.float64))
+    times: array = field(default_factory=lambda: array("d"))
+    numbers: array = field(default_factory=lambda: array("q"))
+    every: int = 1
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def face(self, position: int) -> Face | None:
+        """The tracked face of a kept frame (None where it was not seen or not detected on)."""
+        return None if position % self.every else self.found[position // self.every]
+
+    def detected_mask(self) -> np.ndarray:
+        """bool (n,): the kept frames the tracked face was detected in."""
+        mask = np.zeros(len(self), dtype=bool)
+        mask[:: self.every] = self.found.found()
+        return mask
+
+
+def _detect_all(stream: VideoStream, predictor: Predictor, timer: _Timer, every: int) -> _FirstPass:
+    """First pass: the tracked face in every ``every``-th kept frame, with every kept frame's
+    time and frame number."""
     chunk_size = predictor.loaded.spec.detect_align.batch_size
     tracker = FaceTracker()
-    found: list[Face | None] = []  # the tracked face of the detected frames, in order
-    times: list[float] = []
-    numbers: list[int] = []
+    first = _FirstPass(every=every)
+    found = first.found
     chunk: list[np.ndarray] = []
-    first: np.ndarray | None = None
+    size_of: np.ndarray | None = None  # the first frame: the others are brought to its size
     bar = tqdm(  # on a terminal only (disable=None): a long video shows how far detection is
         total=stream.frame_count() or None, desc=f"{stream.path.name}: faces", unit="frame",
         leave=False, disable=None,
@@ -266,23 +303,24 @@ def _detect_all(
     frames = stream.frames(want=_Every(every))
     for frame in _timed(frames, timer, "decode"):
         bar.update()
-        times.append(frame.time)
-        numbers.append(frame.index)
+        first.times.append(frame.time)
+        first.numbers.append(frame.index)
         if frame.rgb is None:  # not a frame the first pass detects on
             continue
-        rgb = _same_size(frame.rgb, first)
-        first = rgb if first is None else first
+        rgb = _same_size(frame.rgb, size_of)
+        size_of = rgb if size_of is None else size_of
         chunk.append(rgb)
         if len(chunk) >= chunk_size:
             with timer("detect_align"):
-                found.extend(_tracked(np.stack(chunk), predictor, tracker))  # (n, H, W, 3)
+                for face in _tracked(np.stack(chunk), predictor, tracker):  # (n, H, W, 3)
+                    found.append(face)
             chunk = []
     if chunk:
         with timer("detect_align"):
-            found.extend(_tracked(np.stack(chunk), predictor, tracker))
-    track = [found[p // every] if p % every == 0 else None for p in range(len(times))]
+            for face in _tracked(np.stack(chunk), predictor, tracker):
+                found.append(face)
     bar.close()
-    return track, times, numbers
+    return first
 
 
 def _tracked(
@@ -294,7 +332,8 @@ def _tracked(
 @dataclass
 class _Classified:
     """What the streamed second pass returns: per clip (the whole video, then each window)
-    the model's outputs, the whole video's crops and the count of enhanced crops."""
+    the model's outputs, the whole video's crops, the count of enhanced crops and that of the
+    sampled frames it found the tracked face in (those the first pass did not detect on)."""
 
     probs: dict[int, np.ndarray] = field(default_factory=dict)
     probs_seq: dict[int, np.ndarray] = field(default_factory=dict)
@@ -302,15 +341,15 @@ class _Classified:
     attention: dict[int, np.ndarray | None] = field(default_factory=dict)
     crops: np.ndarray | None = None  # (T, S, S, 3) of the whole video's clip
     enhanced: int = 0
+    detected: int = 0
 
 
 def _classify_stream(
     stream: VideoStream,
     samples: list[np.ndarray],
-    track: list[Face | None],
+    first: _FirstPass,
     predictor: Predictor,
     timer: _Timer,
-    every: int,
 ) -> _Classified:
     """Second pass, streamed: decode the sampled frames in order, align each (a frame the first
     pass did not detect on is detected now, in detector batches, and the face that continues
@@ -319,19 +358,18 @@ def _classify_stream(
     batch of clips (``predictor.batch_size``: the whole video and the first windows, then the
     next windows ...) as soon as its crops are ready. Frames and crops are let go once no
     batch needs them, so memory does not grow with the video's length; the batches, their
-    order and contents are those of classifying everything at the end (same results).
-    Fills the track in for the frames detected here."""
-    second = _SecondPass(samples, track, predictor, timer)
+    order and contents are those of classifying everything at the end (same results)."""
+    second = _SecondPass(samples, first, predictor, timer)
     detect_batch = predictor.loaded.spec.detect_align.batch_size
     wanted = set(second.groups_of)
-    first: np.ndarray | None = None
+    size_of: np.ndarray | None = None  # the first frame: the others are brought to its size
     for frame in _timed(stream.frames(want=wanted, stop=max(wanted)), timer, "decode"):
         if frame.rgb is None:
             continue
-        rgb = _same_size(frame.rgb, first)
-        first = rgb if first is None else first
+        rgb = _same_size(frame.rgb, size_of)
+        size_of = rgb if size_of is None else size_of
         second.decoded.append((frame.position, rgb))
-        if frame.position % every:
+        if frame.position % first.every:
             second.undetected.append(frame.position)
             if len(second.undetected) == detect_batch:
                 second.align_decoded()
@@ -356,11 +394,11 @@ class _SecondPass:
     def __init__(
         self,
         samples: list[np.ndarray],
-        track: list[Face | None],
+        first: _FirstPass,
         predictor: Predictor,
         timer: _Timer,
     ) -> None:
-        self.samples, self.track, self.predictor, self.timer = samples, track, predictor, timer
+        self.samples, self.first, self.predictor, self.timer = samples, first, predictor, timer
         self.spec = spec = predictor.loaded.spec
         self.enhancer = predictor.enhancer if spec.enhance is not None else None
         self.enhance_batch = max(1, getattr(self.enhancer, "batch_size", 1))
@@ -379,8 +417,10 @@ class _SecondPass:
         self.decoded: list[tuple[int, np.ndarray]] = []  # frames not yet aligned, in order
         self.undetected: list[int] = []  # of those, the ones to detect first
         self.dark: list[tuple[int, np.ndarray]] = []  # crops waiting for the enhancer, in order
-        with timer("detect_align"):
-            self.source = nearest_detected([f is not None for f in track])
+        with timer("detect_align"):  # the nearest frame with the face, for the sampled frames
+            wanted = sorted(self.groups_of)
+            nearest = nearest_detected_array(first.detected_mask(), np.asarray(wanted))
+            self.source = dict(zip(wanted, nearest.tolist(), strict=True))
 
     def classify(self, g: int) -> None:
         """Classify group ``g`` (all its crops are ready) and let go of the crops no other
@@ -427,18 +467,20 @@ class _SecondPass:
     def align_decoded(self) -> None:
         """Detect the decoded frames the first pass did not (one detector batch), align every
         decoded frame, and pass the crops on (the dark ones through the enhancer)."""
-        track, source, size = self.track, self.source, self.spec.detect_align.output_size
+        first, source, size = self.first, self.source, self.spec.detect_align.output_size
         with self.timer("detect_align"):
+            found: dict[int, Face | None] = {}  # the faces of the frames detected now
             if self.undetected:
                 stack = np.stack([rgb for p, rgb in self.decoded if p in self.undetected])
-                follow = [FaceTracker(track[source[p]]) for p in self.undetected]
-                found = _tracked(stack, self.predictor, follow)  # stack: (n, H, W, 3)
-                for p, face in zip(self.undetected, found, strict=True):
-                    track[p] = face
+                follow = [FaceTracker(first.face(source[p])) for p in self.undetected]
+                faces = _tracked(stack, self.predictor, follow)  # stack: (n, H, W, 3)
+                found = dict(zip(self.undetected, faces, strict=True))
+                self.result.detected += sum(f is not None for f in faces)
                 self.undetected.clear()
             aligned = []
             for p, rgb in self.decoded:
-                face = track[p] if track[p] is not None else track[source[p]]
+                face = found[p] if p in found else first.face(p)
+                face = face if face is not None else first.face(source[p])
                 matrix = similarity_transform(face.landmarks_array(), size)  # type: ignore[union-attr]
                 aligned.append((p, warp(rgb, matrix, size)))
             self.decoded.clear()
@@ -470,22 +512,20 @@ def predict_video(path: str | Path, predictor: Predictor, window: float = 0.0) -
     stream = VideoStream(path, spec.detect_align.frame_stride)
 
     every = predictor.detect_every
-    track, times, numbers = _detect_all(stream, predictor, timer, every)
-    n = len(track)
-    detected = sum(f is not None for f in track)
-    if detected == 0 and every > 1:  # a face seen only between the sparse frames: look at all
-        every = 1
-        track, times, numbers = _detect_all(stream, predictor, timer, every)
-        detected = sum(f is not None for f in track)
-    if detected == 0:
+    first = _detect_all(stream, predictor, timer, every)
+    n = len(first)
+    if first.found.detected == 0 and every > 1:  # a face only between the sparse frames: all
+        first = _detect_all(stream, predictor, timer, 1)
+    if first.found.detected == 0:
         raise UserError(f"{path}: no face found in any of its {n} frames; nothing to classify")
 
     # Test-protocol sampling of the whole video and of every window: positions (T,) each.
+    times, numbers = first.times, first.numbers
     bounds = window_bounds(times, window, stream.frame_time)
     spans = [(0, n), *bounds]
     samples = [s + sample_indices(e - s, spec.U, spec.V, train=False) for s, e in spans]
-    out = _classify_stream(stream, samples, track, predictor, timer, every)
-    detected = sum(f is not None for f in track)
+    out = _classify_stream(stream, samples, first, predictor, timer)
+    detected = first.found.detected + out.detected
     values = [*out.probs.values(), *out.probs_seq.values(), *out.attention.values()]
     if not all(v is None or np.isfinite(v).all() for v in values):
         raise UserError(

@@ -243,12 +243,13 @@ def nearest_detected(detected: Sequence[bool]) -> list[int]:
     return nearest_detected_array(np.asarray(detected, dtype=bool)).tolist()
 
 
-def nearest_detected_array(detected: np.ndarray) -> np.ndarray:
-    """:func:`nearest_detected` of a bool array (T,), as an int64 array (T,)."""
+def nearest_detected_array(detected: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+    """:func:`nearest_detected` of a bool array (T,), as an int64 array (T,); or, given
+    ``frames`` (F,), only for those frames, as an int64 array (F,)."""
     idx = np.flatnonzero(detected)  # (D,) sorted
     if idx.size == 0:
         raise ValueError("no frame has a detection")
-    frames = np.arange(len(detected))  # (T,)
+    frames = np.arange(len(detected)) if frames is None else np.asarray(frames, np.int64)
     # the detected frames on either side of each frame: O(T log D) time, O(T) memory
     after = np.minimum(np.searchsorted(idx, frames), idx.size - 1)  # first >= frame (or last)
     before = np.maximum(after - 1, 0)
@@ -289,18 +290,24 @@ class _Column:
 class FaceTrack(Sequence):
     """The tracked face of each frame of a video in compact arrays: 4 bytes per frame (the row
     of its face, -1 without) and 60 more per frame with the face (box, score and landmarks as
-    float32), where a list of :class:`Face` takes about 1 KB per frame with the face.
+    float32; 120 as float64), where a list of :class:`Face` takes about 1 KB per frame with
+    the face.
 
-    ``track[t]`` is frame ``t``'s face (its values rounded to float32) or None. The landmarks are
-    kept at the precision the warp uses (:meth:`Face.landmarks_array`), so a crop aligned from
-    :meth:`landmarks` is the crop of the face appended.
+    ``track[t]`` is frame ``t``'s face (its box and score rounded to float32, or as appended
+    with ``dtype`` float64) or None. The landmarks are kept at the precision the warp uses
+    (:meth:`Face.landmarks_array`), so a crop aligned from :meth:`landmarks` is the crop of the
+    face appended.
+
+    Args:
+        dtype: of the stored values: float32, or float64 where a track must continue from the
+            exact box (``nrdfer predict``'s second pass).
     """
 
     _FIELDS = 15  # box (4), score, landmarks (5 x 2)
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: type = np.float32) -> None:
         self._row = _Column(np.int32)  # per frame: its row in ``_faces``, -1 without a face
-        self._faces = _Column(np.float32, (self._FIELDS,))
+        self._faces = _Column(dtype, (self._FIELDS,))
 
     def append(self, face: Face | None) -> None:
         """Add the next frame's tracked face (None where it is not seen)."""
@@ -309,7 +316,10 @@ class FaceTrack(Sequence):
             return
         self._row.append(len(self._faces))
         lm = face.landmarks_array().reshape(-1)  # (10,) float32: what the warp uses
-        self._faces.append(np.concatenate([np.float32(face.box), np.float32([face.score]), lm]))
+        dtype = self._faces.dtype
+        self._faces.append(
+            np.concatenate([np.asarray(face.box, dtype), np.asarray([face.score], dtype), lm])
+        )
 
     def __len__(self) -> int:
         return len(self._row)
@@ -328,7 +338,7 @@ class FaceTrack(Sequence):
         row = int(self._row[t])
         if row < 0:
             raise ValueError(f"frame {t} holds no tracked face")
-        return self._faces[row][5:].reshape(5, 2).copy()
+        return self._faces[row][5:].reshape(5, 2).astype(np.float32)  # a copy
 
     def __getitem__(self, t):  # type: ignore[override]
         if isinstance(t, slice):

@@ -136,3 +136,36 @@ def test_track_stream_keeps_a_few_bytes_per_frame():
         tracemalloc.stop()
     per_frame = (kept[12288] - kept[4096]) / (12288 - 4096)
     assert 0 < per_frame < 100, per_frame
+
+
+def test_nearest_detected_for_some_frames_equals_all_frames():
+    from nrdfer.preprocess.track import nearest_detected_array
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        detected = rng.random(int(rng.integers(1, 60))) < rng.random()
+        if not detected.any():
+            continue
+        frames = np.sort(rng.choice(len(detected), int(rng.integers(1, len(detected) + 1))))
+        assert np.array_equal(
+            nearest_detected_array(detected, frames), nearest_detected_array(detected)[frames]
+        )
+
+
+def test_float64_face_track_keeps_the_faces_exactly():
+    """A float64 FaceTrack hands back the box and score appended (the float32 one rounds them)
+    and the landmarks at the warp's float32 precision in both."""
+    from nrdfer.preprocess.track import FaceTrack
+
+    face = Face((10.1, 20.3, 50.7, 61.9), 0.987654321, ((1.1, 2.2), (3.3, 4.4), (5.5, 6.6),
+                (7.7, 8.8), (9.9, 10.01)))  # fmt: skip
+    exact, rounded = FaceTrack(np.float64), FaceTrack()
+    for track in (exact, rounded):
+        track.append(None)
+        track.append(face)
+    assert exact[0] is None and exact[1].box == face.box and exact[1].score == face.score
+    assert rounded[1].box != face.box
+    for track in (exact, rounded):
+        got = track.landmarks(1)
+        assert got.dtype == np.float32 and np.array_equal(got, face.landmarks_array())
+        assert np.array_equal(track[1].landmarks_array(), face.landmarks_array())
