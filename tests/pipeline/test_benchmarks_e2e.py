@@ -17,15 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    site = tmp_path_factory.mktemp("dvc-site")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DVC_NO_ANALYTICS", "1")
-    mp.setenv("DVC_SITE_CACHE_DIR", str(site))
+def project(tmp_path_factory, module_dvc_env):
     root = make_project(tmp_path_factory.mktemp("bench") / "proj", [*TINY, "folds.mafw=[1, 2]"])
     out = run(["dvc", "repro", "evaluate_ferv39k", "aggregate_mafw"], root, timeout=1500).stdout
     yield root, out
-    mp.undo()
 
 
 def read(root, path):

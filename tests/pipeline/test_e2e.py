@@ -22,17 +22,12 @@ FIGURES = ["fig4_sf_gain.png", "fig5_attention.png", "fig6_tsne.png", "confusion
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    site = tmp_path_factory.mktemp("dvc-site")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DVC_NO_ANALYTICS", "1")
-    mp.setenv("DVC_SITE_CACHE_DIR", str(site))
+def pipeline(tmp_path_factory, module_dvc_env):
     root = make_project(tmp_path_factory.mktemp("e2e") / "proj")
     run(["dvc", "repro"], root, timeout=1500)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "pipeline outputs"], root)
     yield root
-    mp.undo()
 
 
 def test_every_table_and_figure(pipeline):

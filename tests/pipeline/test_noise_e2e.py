@@ -22,15 +22,10 @@ MODELS = {"NR-DFERNet", "NR-DFERNet w/o SF", "NR-DFERNet w/o DSF", "NR-DFERNet w
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    site = tmp_path_factory.mktemp("dvc-site")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DVC_NO_ANALYTICS", "1")
-    mp.setenv("DVC_SITE_CACHE_DIR", str(site))
+def project(tmp_path_factory, module_dvc_env):
     root = make_project(tmp_path_factory.mktemp("noise") / "proj", TINY + NOISE, NOISE_PROJECT)
     run(["dvc", "repro"], root / "noise", timeout=1500)
     yield root
-    mp.undo()
 
 
 def test_runs_apart_from_the_demo_pipeline(project):
