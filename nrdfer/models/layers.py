@@ -6,6 +6,7 @@
   without weights it calls ``F.scaled_dot_product_attention``.
 - :class:`BasicBlock`: the ResNet basic block of the CNN trunk, the DSF dynamic branch and the 2D
   baselines.
+- :class:`FastMaxPool2d`: the stems' max-pool, in channels-last layout on CPU (same bits, faster).
 """
 
 from __future__ import annotations
@@ -14,12 +15,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Attention", "BasicBlock", "Mlp", "TransformerLayer", "conv_out_size"]
+__all__ = ["Attention", "BasicBlock", "FastMaxPool2d", "Mlp", "TransformerLayer", "conv_out_size"]
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Output side of a convolution or pooling layer (floor convention)."""
     return (size + 2 * padding - kernel) // stride + 1
+
+
+class FastMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` that pools contiguous CPU maps in channels-last layout.
+
+    PyTorch's CPU max-pool is several times slower on contiguous (N, C, H, W) maps with few
+    channels than on channels-last ones (the demo stem, 256 maps of 8 x 24 x 24: 4.8 ms against
+    0.7 ms). Both kernels take the first maximum of a window in the same scan order, so the
+    values, the positions the gradient flows back to and therefore the whole training are
+    the same bits either way (tests/models/test_layers.py); the output has the input's layout.
+    Traced or exported graphs (ONNX) keep the plain operator.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B', C, H, W) -> (B', C, H', W')."""
+        plain = (
+            x.device.type != "cpu"
+            or x.dim() != 4
+            or not x.is_contiguous()
+            or torch.jit.is_tracing()
+            or torch.jit.is_scripting()
+            or torch.onnx.is_in_onnx_export()
+        )
+        if plain:
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
 # ------------------------------------------------------------------------------------------

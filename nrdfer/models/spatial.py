@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nrdfer.models.layers import BasicBlock, TransformerLayer, conv_out_size
+from nrdfer.models.layers import BasicBlock, FastMaxPool2d, TransformerLayer, conv_out_size
 
 __all__ = ["ConvD", "DynamicBranch", "DynamicStaticFusion", "ResNetTrunk", "SpatialTransformer"]
 
@@ -58,7 +58,7 @@ class ResNetTrunk(nn.Module):
             ),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(self.pool_kernel, stride=self.pool_stride, padding=self.pool_kernel // 2),
+            FastMaxPool2d(self.pool_kernel, stride=self.pool_stride, padding=self.pool_kernel // 2),
         )
         blocks = []
         in_ch = widths[0]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from nrdfer.models.layers import BasicBlock, conv_out_size
+from nrdfer.models.layers import BasicBlock, FastMaxPool2d, conv_out_size
 from nrdfer.models.output import ModelOutput
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class ResNet2d(nn.Module):
             ),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(self.pool_kernel, self.pool_stride, self.pool_kernel // 2),
+            FastMaxPool2d(self.pool_kernel, self.pool_stride, self.pool_kernel // 2),
         )
         stages = []
         in_ch = widths[0]
