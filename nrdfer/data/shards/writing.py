@@ -7,14 +7,12 @@ import math
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
 from nrdfer.data.frames import read_clip
-from nrdfer.data.manifest import OK
 from nrdfer.data.shards.format import (
     FORMAT,
     INDEX,
@@ -26,6 +24,9 @@ from nrdfer.data.shards.format import (
 )
 from nrdfer.errors import UserError
 from nrdfer.io import claim_dir, disk_errors, read_json, write_json
+
+if TYPE_CHECKING:  # pandas (0.5 s to import) only for the shards stage, not for every reader
+    import pandas as pd
 
 
 def _write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +101,8 @@ def write_shards(
 
 
 def _write_all(table, folds, root: Path, out: Path, spec: ShardSpec, workers, progress):
+    from nrdfer.data.manifest import OK  # imports pandas
+
     claim_dir(out, "the shards stage", legacy=INDEX)
     rows = {r["clip_id"]: r for r in table[table["status"] == OK].to_dict("records")}
     jobs = []
