@@ -323,10 +323,19 @@ def _run(jobs: list[Job], workers: int, progress: bool) -> Iterator[dict[str, An
         # __main__ (spawn re-runs the caller's main module, which fails for `python -`)
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ctx.Pool(workers) as pool:
+        pool = ctx.Pool(workers)
+        try:
             for result in pool.imap(render_job, jobs, chunksize=4):
                 yield result
                 bar.update()
+            # every clip is back: the workers end on their own. Pool.terminate (what `with
+            # Pool` calls) once left `make noise` waiting on a worker that never saw its SIGTERM
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     finally:
         bar.close()
 
