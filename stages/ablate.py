@@ -6,6 +6,11 @@ file carries the run's settings, so the report groups runs by content, not by fi
 run has no per-epoch test evaluation (``eval_every_epoch`` is off whatever params.yaml says:
 no curves, the final model is evaluated once). Everything lands in the ``--run`` folder:
 resumable checkpoint, model file, training summary, evaluation details, features.
+
+``--same-as-checkpoint`` / ``--same-as-model`` name another training of the fold (the main
+model's): when it was trained with this run's settings and finished, its weights are taken
+instead of training again (``nrdfer.engine.pipeline.take_finished_training``), so Table 1's full
+model and Table 3's cell of params.yaml's M and N cost an evaluation, not a training.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.engine.pipeline import RunFolder, evaluate_fold, train_fold
+from nrdfer.engine.pipeline import RunFolder, evaluate_fold, take_finished_training, train_fold
 
 FIXED = {"eval_every_epoch": False}
 """Training settings a grid run fixes itself (so they are not read from params.yaml)."""
@@ -36,6 +41,13 @@ def build_parser():
         "--enhanced", action="store_true", help="the data went through the enhance stage"
     )
     add_input(parser, "--init", required=False, help="model file to fine-tune from (AFEW)")
+    add_input(
+        parser,
+        "--same-as-checkpoint",
+        required=False,
+        help="checkpoint of another training of this fold whose weights to take if it is this one",
+    )
+    add_input(parser, "--same-as-model", required=False, help="that training's model file")
     add_output(parser, "--run", help="run folder (checkpoint, model, summaries, features)")
     return parser
 
@@ -51,18 +63,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     p = load(args, params(args))
     folder = RunFolder(Path(args.run))
-    train_fold(
-        args.shards,
-        args.fold,
-        base=p["base"],
-        data=p["data"],
-        model_params=p["model"],
-        train=dataclasses.replace(p[args.train_section], **FIXED),
-        outputs=folder.train_outputs(),
-        init=args.init,
-        detect_align=p["detect_align"],
-        enhance=p.get("enhance"),
-    )
+    train = dataclasses.replace(p[args.train_section], **FIXED)
+    why_not = "no other training given"
+    if args.same_as_checkpoint and args.same_as_model and args.init is None:
+        why_not = take_finished_training(
+            args.same_as_checkpoint,
+            args.same_as_model,
+            args.shards,
+            args.fold,
+            base=p["base"],
+            data=p["data"],
+            model_params=p["model"],
+            train=train,
+            outputs=folder.train_outputs(),
+        )
+    if why_not is None:
+        print(f"fold {args.fold}: the weights of {args.same_as_model} (same settings, finished)")
+    else:
+        if args.same_as_checkpoint:
+            print(f"fold {args.fold}: training ({why_not})")
+        train_fold(
+            args.shards,
+            args.fold,
+            base=p["base"],
+            data=p["data"],
+            model_params=p["model"],
+            train=train,
+            outputs=folder.train_outputs(),
+            init=args.init,
+            detect_align=p["detect_align"],
+            enhance=p.get("enhance"),
+        )
     m = evaluate_fold(
         args.shards,
         args.fold,

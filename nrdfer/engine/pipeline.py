@@ -17,7 +17,7 @@ import pydantic
 import torch
 from torch import nn
 
-from nrdfer.checkpoint import save_checkpoint
+from nrdfer.checkpoint import load_checkpoint, save_checkpoint
 from nrdfer.data.shards import INDEX, ShardIndex, eval_loader, train_loader
 from nrdfer.device import resolve_device
 from nrdfer.engine import distributed as D
@@ -34,9 +34,9 @@ from nrdfer.engine.evaluate import (
 )
 from nrdfer.engine.precision import resolve_precision
 from nrdfer.engine.rng_state import seed_everything
-from nrdfer.engine.train import FitResult, fit
+from nrdfer.engine.train import FitResult, best_on_test, fit, weight_differences
 from nrdfer.errors import UserError
-from nrdfer.io import file_digest, write_plot_rows
+from nrdfer.io import atomic_path, file_digest, write_plot_rows
 from nrdfer.labels import ClassSet
 from nrdfer.model_file import (
     load_model_file,
@@ -196,6 +196,58 @@ def train_fold(
         return result
     finally:
         D.shutdown(ctx)
+
+
+def take_finished_training(
+    checkpoint: str | Path,
+    model_file: str | Path,
+    shards: str | Path,
+    fold: str,
+    *,
+    base: BaseParams,
+    data: DataParams,
+    model_params: ModelParams,
+    train: TrainParams,
+    outputs: TrainOutputs,
+) -> str | None:
+    """Take the weights of a finished training with these settings instead of training again.
+
+    ``checkpoint`` and ``model_file`` are another stage's training of this fold: a grid cell
+    whose settings are the main model's (Table 1's full model, Table 3's M and N of params.yaml)
+    is the main training of that fold. When the checkpoint was written with the same params of
+    every section that shapes the weights (``train.eval_every_epoch`` and ``train.log_every``
+    aside), on the same shard index, without a starting model, and its training finished,
+    ``model_file`` is copied to ``outputs.model`` and the training summary written as
+    :func:`train_fold` writes it (with ``weights_from`` naming the file): on CPU the same bits
+    the training would produce (tests/engine/test_reuse.py).
+
+    Returns:
+        None when the weights were taken; otherwise why not (the caller trains).
+    """
+    checkpoint, model_file = Path(checkpoint), Path(model_file)
+    if not checkpoint.is_file() or not model_file.is_file():
+        return f"{checkpoint if not checkpoint.is_file() else model_file} does not exist"
+    fix = "re-run the stage that trained it"
+    state = load_checkpoint(checkpoint, what="training checkpoint", fix=fix)
+    ours = _run_identity(base, data, model_params, train, fold, shards)
+    differ = weight_differences(state.get("identity") or {}, ours)
+    if differ:
+        return f"{checkpoint} was trained with other settings ({', '.join(differ[:4])})"
+    done = int(state.get("epoch", 0))
+    if done != train.epochs:
+        return f"{checkpoint} holds {done} of {train.epochs} epochs"
+    info = load_model_file(model_file)["info"]
+    history = state["history"]
+    if not train.eval_every_epoch:  # this run's summary has no test curves to pick from
+        history = [{k: v for k, v in r.items() if not k.startswith("test_")} for r in history]
+    with atomic_path(outputs.model) as tmp:
+        tmp.write_bytes(model_file.read_bytes())
+    last = history[-1]
+    summary = {**info, "train_loss": last["train_loss"], "train_acc": last["train_acc"]}
+    summary.update(best_on_test(history))
+    summary["weights_from"] = str(model_file)
+    write_flat(outputs.summary, summary)
+    return None
 
 
 def _run_identity(

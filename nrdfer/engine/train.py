@@ -117,6 +117,26 @@ def _canonical(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
+REPORT_ONLY_KEYS = ("eval_every_epoch", "log_every")
+"""``train`` keys that change what a training reports (test curves, progress), not its weights."""
+
+
+def weight_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The dotted keys (``model.dsf``, ``fold``, ``shards``) in which two run identities differ
+    in anything that shapes the trained weights (:data:`REPORT_ONLY_KEYS` aside)."""
+    a, b = _canonical(dict(stored)), _canonical(dict(current))
+    differ = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            ignore = REPORT_ONLY_KEYS if key == "train" else ()
+            sub = sorted((set(va) | set(vb)) - set(ignore))
+            differ += [f"{key}.{k}" for k in sub if va.get(k) != vb.get(k)]
+        elif va != vb:
+            differ.append(key)
+    return differ
+
+
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 

@@ -140,3 +140,70 @@ def test_deferred_warp_trains_the_same_model(project, tmp_path):
         weights.append(load_model_file(out / "model.pt")["model_state"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@pytest.mark.slow
+def test_grid_cell_with_the_main_settings_takes_the_main_weights(project, tmp_path, capsys):
+    """ablate.py --same-as-*: the cell of params.yaml's own settings copies the main training's
+    model (the same bytes a training of its own writes); other cells, or an unfinished main
+    training, train."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"].update(epochs=2, eval_every_epoch=True, selection="last", log_every=3)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shards, main = project / "shards", tmp_path / "main"
+    load_stage_module("stages/train.py").main(
+        [
+            "--params", str(tmp_path / "params.yaml"), "--shards", str(shards), "--fold", "1",
+            "--checkpoint", str(main / "last.pt"), "--model", str(main / "model.pt"),
+            "--live-metrics", str(main / "live/metrics.json"),
+            "--live-plots", str(main / "live/plots/metrics"), "--summary", str(main / "summary.json"),
+        ]
+    )  # fmt: skip
+    ablate = load_stage_module("stages/ablate.py")
+
+    def cell(name, *extra, params_file=tmp_path / "params.yaml", same_as=True):
+        run = tmp_path / name
+        argv = ["--params", str(params_file), "--shards", str(shards), "--fold", "1"]
+        argv += [*extra, "--run", str(run)]
+        if same_as:
+            argv += ["--same-as-checkpoint", str(main / "last.pt")]
+            argv += ["--same-as-model", str(main / "model.pt")]
+        capsys.readouterr()
+        ablate.main(argv)
+        return run, capsys.readouterr().out
+
+    taken, out = cell("taken", "--set", "model.dsf=true", "--set", "train.log_every=1")
+    assert f"the weights of {main / 'model.pt'}" in out
+    assert (taken / "model.pt").read_bytes() == (main / "model.pt").read_bytes()
+    assert not (taken / "last.pt").exists() and (taken / "evaluation.json").is_file()
+    summary = json.loads((taken / "training.json").read_text())
+    assert summary.pop("weights_from") == str(main / "model.pt")
+
+    trained, _ = cell("trained", "--set", "model.dsf=true", same_as=False)
+    assert (trained / "model.pt").read_bytes() == (main / "model.pt").read_bytes()
+    assert json.loads((trained / "training.json").read_text()) == summary
+    assert (trained / "evaluation.json").read_bytes() == (taken / "evaluation.json").read_bytes()
+
+    other, out = cell("other", "--set", "model.dsf=false")
+    assert "training (" in out and "other settings (model.dsf)" in out
+    assert (other / "model.pt").read_bytes() != (main / "model.pt").read_bytes()
+
+    params["train"]["epochs"] = 3
+    (tmp_path / "longer.yaml").write_text(yaml.safe_dump(params))
+    _, out = cell("longer", params_file=tmp_path / "longer.yaml")
+    assert "other settings (train.epochs)" in out
+
+
+def test_weight_differences_ignore_only_what_does_not_shape_the_weights():
+    from nrdfer.engine.train import weight_differences
+
+    a = {"train": {"lr": 0.1, "eval_every_epoch": True, "log_every": 5}, "fold": "1", "init": None}
+    same = {
+        "train": {"lr": 0.1, "eval_every_epoch": False, "log_every": 1},
+        "fold": "1",
+        "init": None,
+    }
+    assert weight_differences(a, same) == []
+    other = {"train": {"lr": 0.2, "eval_every_epoch": True}, "fold": "2", "init": None}
+    assert weight_differences(a, other) == ["fold", "train.lr"]
+    assert weight_differences(a, {**a, "shards": "abc"}) == ["shards"]
