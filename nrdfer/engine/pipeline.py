@@ -236,7 +236,14 @@ def take_finished_training(
     done = int(state.get("epoch", 0))
     if done != train.epochs:
         return f"{checkpoint} holds {done} of {train.epochs} epochs"
-    info = load_model_file(model_file)["info"]
+    saved = load_model_file(model_file)
+    kept = state.get("best_val_state") if train.selection == "val" else state["model_state"]
+    weights = saved["model_state"]
+    if kept is None or kept.keys() != weights.keys():
+        return f"{model_file} does not hold the weights of {checkpoint}"
+    if not all(torch.equal(kept[k], weights[k]) for k in kept):
+        return f"{model_file} does not hold the weights of {checkpoint}"
+    info = saved["info"]
     history = state["history"]
     if not train.eval_every_epoch:  # this run's summary has no test curves to pick from
         history = [{k: v for k, v in r.items() if not k.startswith("test_")} for r in history]

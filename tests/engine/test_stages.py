@@ -207,3 +207,23 @@ def test_weight_differences_ignore_only_what_does_not_shape_the_weights():
     other = {"train": {"lr": 0.2, "eval_every_epoch": True}, "fold": "2", "init": None}
     assert weight_differences(a, other) == ["fold", "train.lr"]
     assert weight_differences(a, {**a, "shards": "abc"}) == ["shards"]
+
+
+@pytest.mark.slow
+def test_a_model_file_that_is_not_the_checkpoints_result_is_not_taken(project, tmp_path, capsys):
+    """--same-as-model must hold the checkpoint's weights: a model file of another training
+    with otherwise matching settings is refused, and the cell trains."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"].update(epochs=1, eval_every_epoch=False, selection="last")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    ablate = load_stage_module("stages/ablate.py")
+    base = ["--params", str(tmp_path / "params.yaml"), "--shards", str(project / "shards")]
+    ablate.main([*base, "--fold", "1", "--run", str(tmp_path / "a")])
+    ablate.main([*base, "--fold", "2", "--run", str(tmp_path / "b")])
+    capsys.readouterr()
+    argv = [*base, "--fold", "1", "--run", str(tmp_path / "c")]
+    argv += ["--same-as-checkpoint", str(tmp_path / "a/last.pt")]
+    ablate.main([*argv, "--same-as-model", str(tmp_path / "b/model.pt")])
+    assert f"{tmp_path / 'b/model.pt'} does not hold the weights of" in capsys.readouterr().out
+    assert (tmp_path / "c/last.pt").is_file()  # it trained
+    assert (tmp_path / "c/model.pt").read_bytes() == (tmp_path / "a/model.pt").read_bytes()
