@@ -3,7 +3,9 @@
 confusion PNG) and the dvc plots data (confusion records, per-class accuracy).
 
 ``--snippet-len`` / ``--snippet-stride`` evaluate the same model with another snippet width and
-stride (paper Table 2: the filter acts at evaluation only, no re-training).
+stride (paper Table 2: the filter acts at evaluation only, no re-training). ``--snippet-grid``
+evaluates it with every L of ``ablation.snippet_len`` and S of ``ablation.snippet_stride`` in one
+process (the ``snippets`` stage); ``--details`` is then a folder with one ``L<L>-S<S>.json`` each.
 
 ``--models`` instead of ``--model`` evaluates the model file of every run folder in a folder (the
 noise benchmark: every model and seed on one test set, one process); ``--details`` is then a
@@ -18,10 +20,16 @@ from pathlib import Path
 
 from _common import add_input, add_output, load, run, stage_parser
 
-from nrdfer.engine.pipeline import EvalOutputs, evaluate_fold, evaluate_runs
+from nrdfer.engine.pipeline import (
+    EvalOutputs,
+    evaluate_fold,
+    evaluate_runs,
+    evaluate_snippet_grid,
+)
 from nrdfer.errors import UserError
 
 PARAMS = ("base.device", "data", "evaluate")
+GRID_PARAMS = ("ablation.snippet_len", "ablation.snippet_stride")
 
 
 def build_parser():
@@ -41,6 +49,11 @@ def build_parser():
     add_input(parser, "--training", required=False, help="training summary to carry along")
     parser.add_argument("--snippet-len", type=int, help="evaluate with this L (Table 2)")
     parser.add_argument("--snippet-stride", type=int, help="evaluate with this S (Table 2)")
+    parser.add_argument(
+        "--snippet-grid",
+        action="store_true",
+        help="evaluate with every L, S of ablation.snippet_len x snippet_stride (Table 2)",
+    )
     add_output(parser, "--details", help="everything measured, flat JSON")
     add_output(parser, "--metrics", required=False, help="UAR/WAR with and without the filter")
     add_output(parser, "--confusion", required=False, help="dir of confusion records (dvc plots)")
@@ -49,6 +62,33 @@ def build_parser():
     add_output(parser, "--predictions", required=False, help="per-clip predictions CSV")
     add_output(parser, "--features", required=False, help="features npz (t-SNE)")
     return parser
+
+
+def params(args) -> tuple[str, ...]:
+    """The params entries this run reads (``--snippet-grid`` adds the Table 2 grid)."""
+    return PARAMS + GRID_PARAMS if args.snippet_grid else PARAMS
+
+
+def _snippet_grid(args, p) -> None:
+    """Every (L, S) of the Table 2 grid on one model: one details file each in ``--details``."""
+    others = [o for o in ("metrics", "confusion", "per_class", "confusion_png", "predictions",
+                          "features", "models", "snippet_len", "snippet_stride")
+              if getattr(args, o) is not None]  # fmt: skip
+    if others:
+        raise UserError(
+            f"--snippet-grid writes only --details (a folder); drop --{others[0].replace('_', '-')}"
+        )
+    done = evaluate_snippet_grid(
+        args.shards, args.fold, args.model, args.details,
+        base=p["base"], data=p["data"], evaluate=p["evaluate"],
+        snippet_lens=p["ablation"].snippet_len, snippet_strides=p["ablation"].snippet_stride,
+        split=args.split, training=_path(args.training), record=_records(args.record) or None,
+    )  # fmt: skip
+    for (snippet_len, snippet_stride), m in done.items():
+        print(
+            f"fold {args.fold} L {snippet_len} S {snippet_stride}: "
+            f"UAR {100 * m['uar']:.2f} / {100 * m['sf_uar']:.2f} (SF)  {m['clips']} clips"
+        )
 
 
 def _path(value: str | None) -> Path | None:
@@ -73,7 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if (args.model is None) == (args.models is None):
         raise UserError("give either --model (one model file) or --models (a folder of runs)")
-    p = load(args, PARAMS)
+    p = load(args, params(args))
+    if args.snippet_grid:
+        _snippet_grid(args, p)
+        return
     record = _records(args.record)
     if args.models is not None:
         others = [o for o in ("metrics", "confusion", "per_class", "confusion_png", "predictions",

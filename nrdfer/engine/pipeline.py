@@ -584,3 +584,45 @@ def evaluate_runs(
             record=record,
         )
     return out
+
+
+def evaluate_snippet_grid(
+    shards: str | Path,
+    fold: str,
+    model_file: str | Path,
+    details: str | Path,
+    *,
+    base: BaseParams,
+    data: DataParams,
+    evaluate: EvaluateParams,
+    snippet_lens: Iterable[int],
+    snippet_strides: Iterable[int],
+    split: str = "test",
+    training: str | Path | None = None,
+    record: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Evaluate one model file with every snippet width L and stride S (paper Table 2) in one
+    process; each setting's details go to ``<details>/L<L>-S<S>.json``, the same file a single
+    :func:`evaluate_fold` with that ``decision`` writes. Returns the metrics per (L, S)."""
+    out = {}
+    strides = list(snippet_strides)
+    for snippet_len in snippet_lens:
+        for snippet_stride in strides:
+            out[(snippet_len, snippet_stride)] = evaluate_fold(
+                shards,
+                fold,
+                model_file,
+                base=base,
+                data=data,
+                evaluate=evaluate,
+                outputs=EvalOutputs(
+                    details=Path(details) / f"L{snippet_len}-S{snippet_stride}.json"
+                ),
+                split=split,
+                progress=progress,
+                training=training,
+                decision={"snippet_len": snippet_len, "snippet_stride": snippet_stride},
+                record=record,
+            )
+    return out

@@ -1,5 +1,6 @@
-"""stages/evaluate.py's arguments for the noise benchmark: ``--models`` (every run folder of a
-folder, one process) instead of ``--model``, and ``--record KEY=VALUE`` fields."""
+"""stages/evaluate.py's arguments: for the noise benchmark ``--models`` (every run folder of a
+folder, one process) instead of ``--model`` and ``--record KEY=VALUE`` fields; for Table 2
+``--snippet-grid`` (every L, S of params.yaml's ablation grid, one process)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def test_records_are_typed_fields():
         (["--model", "m.pt", "--models", "runs"], "either --model"),
         (["--models", "runs", "--metrics", "m.json"], "drop --metrics"),
         (["--models", "runs", "--snippet-len", "3"], "drop --snippet-len"),
+        (["--model", "m.pt", "--snippet-grid", "--metrics", "m.json"], "drop --metrics"),
+        (["--model", "m.pt", "--snippet-grid", "--snippet-len", "3"], "drop --snippet-len"),
     ],
 )
 def test_one_model_or_a_folder_of_runs(extra, message):

@@ -227,3 +227,27 @@ def test_a_model_file_that_is_not_the_checkpoints_result_is_not_taken(project, t
     assert f"{tmp_path / 'b/model.pt'} does not hold the weights of" in capsys.readouterr().out
     assert (tmp_path / "c/last.pt").is_file()  # it trained
     assert (tmp_path / "c/model.pt").read_bytes() == (tmp_path / "a/model.pt").read_bytes()
+
+
+@pytest.mark.slow
+def test_snippet_grid_writes_what_one_evaluation_per_setting_writes(project, tmp_path):
+    """--snippet-grid: one details file per (L, S) of the ablation grid, each byte-identical to
+    the single evaluation with --snippet-len L --snippet-stride S."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"].update(epochs=1, eval_every_epoch=False, selection="last")
+    params["ablation"].update(snippet_len=[2, 3], snippet_stride=[1, 2])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    base = ["--params", str(tmp_path / "params.yaml"), "--shards", str(project / "shards")]
+    load_stage_module("stages/ablate.py").main([*base, "--fold", "1", "--run", str(tmp_path / "r")])
+    evaluate = load_stage_module("stages/evaluate.py")
+    model = ["--fold", "1", "--model", str(tmp_path / "r/model.pt")]
+    evaluate.main([*base, *model, "--snippet-grid", "--details", str(tmp_path / "grid")])
+    names = sorted(p.name for p in (tmp_path / "grid").iterdir())
+    assert names == ["L2-S1.json", "L2-S2.json", "L3-S1.json", "L3-S2.json"]
+    for name in names:
+        length, stride = name[1], name[4]
+        single = tmp_path / f"single-{name}"
+        evaluate.main([*base, *model, "--snippet-len", length, "--snippet-stride", stride,
+                       "--details", str(single)])  # fmt: skip
+        assert single.read_bytes() == (tmp_path / "grid" / name).read_bytes()
+        assert json.loads(single.read_text())["model_snippet_len"] == int(length)
