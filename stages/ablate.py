@@ -63,19 +63,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     p = load(args, params(args))
     folder = RunFolder(Path(args.run))
-    train = dataclasses.replace(p[args.train_section], **FIXED)
+    run = dict(
+        base=p["base"],
+        data=p["data"],
+        model_params=p["model"],
+        train=dataclasses.replace(p[args.train_section], **FIXED),
+        outputs=folder.train_outputs(),
+    )
     why_not = "no other training given"
     if args.same_as_checkpoint and args.same_as_model and args.init is None:
         why_not = take_finished_training(
-            args.same_as_checkpoint,
-            args.same_as_model,
-            args.shards,
-            args.fold,
-            base=p["base"],
-            data=p["data"],
-            model_params=p["model"],
-            train=train,
-            outputs=folder.train_outputs(),
+            args.same_as_checkpoint, args.same_as_model, args.shards, args.fold, **run
         )
     if why_not is None:
         print(f"fold {args.fold}: the weights of {args.same_as_model} (same settings, finished)")
@@ -85,11 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_fold(
             args.shards,
             args.fold,
-            base=p["base"],
-            data=p["data"],
-            model_params=p["model"],
-            train=train,
-            outputs=folder.train_outputs(),
+            **run,
             init=args.init,
             detect_align=p["detect_align"],
             enhance=p.get("enhance"),

@@ -71,13 +71,7 @@ def params(args) -> tuple[str, ...]:
 
 def _snippet_grid(args, p) -> None:
     """Every (L, S) of the Table 2 grid on one model: one details file each in ``--details``."""
-    others = [o for o in ("metrics", "confusion", "per_class", "confusion_png", "predictions",
-                          "features", "models", "snippet_len", "snippet_stride")
-              if getattr(args, o) is not None]  # fmt: skip
-    if others:
-        raise UserError(
-            f"--snippet-grid writes only --details (a folder); drop --{others[0].replace('_', '-')}"
-        )
+    _only_details(args, "--snippet-grid", ("models", "snippet_len", "snippet_stride"))
     done = evaluate_snippet_grid(
         args.shards, args.fold, args.model, args.details,
         base=p["base"], data=p["data"], evaluate=p["evaluate"],
@@ -89,6 +83,18 @@ def _snippet_grid(args, p) -> None:
             f"fold {args.fold} L {snippet_len} S {snippet_stride}: "
             f"UAR {100 * m['uar']:.2f} / {100 * m['sf_uar']:.2f} (SF)  {m['clips']} clips"
         )
+
+
+SINGLE_OUTPUTS = ("metrics", "confusion", "per_class", "confusion_png", "predictions", "features")
+"""Outputs of a single evaluation, which the folder modes (--models, --snippet-grid) do not write."""
+
+
+def _only_details(args, mode: str, also: Sequence[str]) -> None:
+    """A UserError naming the first given option that ``mode`` (which writes only --details,
+    a folder) does not take: the single-evaluation outputs and ``also``."""
+    given = [o for o in (*SINGLE_OUTPUTS, *also) if getattr(args, o) is not None]
+    if given:
+        raise UserError(f"{mode} writes only --details; drop --{given[0].replace('_', '-')}")
 
 
 def _path(value: str | None) -> Path | None:
@@ -119,11 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     record = _records(args.record)
     if args.models is not None:
-        others = [o for o in ("metrics", "confusion", "per_class", "confusion_png", "predictions",
-                              "features", "training", "snippet_len", "snippet_stride")
-                  if getattr(args, o) is not None]  # fmt: skip
-        if others:
-            raise UserError(f"--models writes only --details; drop --{others[0].replace('_', '-')}")
+        _only_details(args, "--models", ("training", "snippet_len", "snippet_stride"))
         done = evaluate_runs(
             args.shards, args.fold, args.models, args.details,
             base=p["base"], data=p["data"], evaluate=p["evaluate"], record=record,

@@ -7,7 +7,7 @@ The stage scripts pass every path; these functions wire the shard readers
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ def train_fold(
                     info=info,
                 ),
             )
-            _write_summary(outputs.summary, result, info)
+            _write_summary(outputs.summary, result.history, info)
         D.barrier(ctx)
         return result
     finally:
@@ -219,7 +219,7 @@ def take_finished_training(
     aside), on the same shard index, without a starting model, and its training finished,
     ``model_file`` is copied to ``outputs.model`` and the training summary written as
     :func:`train_fold` writes it (with ``weights_from`` naming the file): on CPU the same bits
-    the training would produce (tests/engine/test_reuse.py).
+    the training would produce (tests/engine/test_stages.py).
 
     Returns:
         None when the weights were taken; otherwise why not (the caller trains).
@@ -239,21 +239,15 @@ def take_finished_training(
     saved = load_model_file(model_file)
     kept = state.get("best_val_state") if train.selection == "val" else state["model_state"]
     weights = saved["model_state"]
-    if kept is None or kept.keys() != weights.keys():
+    same = kept is not None and kept.keys() == weights.keys()
+    if not (same and all(torch.equal(kept[k], weights[k]) for k in kept)):
         return f"{model_file} does not hold the weights of {checkpoint}"
-    if not all(torch.equal(kept[k], weights[k]) for k in kept):
-        return f"{model_file} does not hold the weights of {checkpoint}"
-    info = saved["info"]
     history = state["history"]
     if not train.eval_every_epoch:  # this run's summary has no test curves to pick from
         history = [{k: v for k, v in r.items() if not k.startswith("test_")} for r in history]
     with atomic_path(outputs.model) as tmp:
         tmp.write_bytes(model_file.read_bytes())
-    last = history[-1]
-    summary = {**info, "train_loss": last["train_loss"], "train_acc": last["train_acc"]}
-    summary.update(best_on_test(history))
-    summary["weights_from"] = str(model_file)
-    write_flat(outputs.summary, summary)
+    _write_summary(outputs.summary, history, saved["info"], {"weights_from": str(model_file)})
     return None
 
 
@@ -345,16 +339,23 @@ def _fold_batches(
     return train_batches, test, val
 
 
-def _write_summary(path: Path, result: FitResult, info: Mapping[str, Any]) -> None:
+def _write_summary(
+    path: Path,
+    history: Sequence[Mapping[str, Any]],
+    info: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
     """The train stage's flat metrics: the selection, the last epoch's training loss and
-    accuracy, and the labelled best-on-test numbers."""
-    last = result.history[-1]
+    accuracy, the labelled best-on-test numbers (from the per-epoch test records of
+    ``history``, if any), then ``extra``."""
+    last = history[-1]
     summary: dict[str, Any] = {
         **info,
         "train_loss": last["train_loss"],
         "train_acc": last["train_acc"],
     }
-    summary.update(result.best_on_test)
+    summary.update(best_on_test(history))
+    summary.update(extra or {})
     write_flat(path, summary)
 
 
