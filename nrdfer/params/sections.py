@@ -229,6 +229,7 @@ class DataParams:
     batch_size: Int(1, 4096)
     num_workers: Int(0, 256)
     shuffle_buffer: Int(1, 10**6)
+    decode_cache_mb: Int(0, 10**6)
     balanced: bool
     balanced_epoch: Literal["dataset", "largest_class"]
     resampled: bool

@@ -436,3 +436,30 @@ def test_worker_process_batches_held_or_let_go_match_in_process_loading(built, a
         flags = worker.ring.flags[0].tolist()
         assert S.BatchRing.TAKEN not in flags, f"epoch {epoch}: slots lost ({flags})"
     assert all(torch.equal(a, b) for a, b, _ in held), "a held batch was overwritten"
+
+
+def test_decoded_frame_cache_keeps_the_bits_and_its_limit(built):
+    """data.decode_cache_mb: epochs read from the cache give the batches of fresh decoding,
+    for training (augmented) and evaluation; the cache stops at its limit; 0 turns it off."""
+    _, _, _, out, _ = built
+    off, on = data_params(size=16, decode_cache_mb=0), data_params(size=16, decode_cache_mb=1)
+    plain, cached = (S.train_loader(out, 1, d, seed=5) for d in (off, on))
+    plain_eval, cached_eval = (S.eval_loader(out, 1, d) for d in (off, on))
+    assert plain.dataset.cache is None and plain_eval.dataset.cache is None
+    for epoch in range(3):
+        for a, b in ((plain, cached), (plain_eval, cached_eval)):
+            a.set_epoch(epoch)
+            b.set_epoch(epoch)
+            got, want = list(b), list(a)
+            assert [x[2] for x in got] == [x[2] for x in want]
+            assert all(torch.equal(x[0], y[0]) for x, y in zip(got, want, strict=True)), epoch
+    cache = cached.dataset.cache
+    assert cache.frames and 0 < cache.bytes <= 1 << 20
+    assert all(not f.flags.writeable for f in cache.frames.values())
+    small = S.train_loader(out, 1, data_params(size=16, decode_cache_mb=1), seed=5)
+    frame_bytes = next(iter(cache.frames.values())).nbytes
+    small.dataset.cache.limit = 3 * frame_bytes  # room for three frames only
+    first = list(small)
+    assert len(small.dataset.cache.frames) == 3 and small.dataset.cache.bytes == 3 * frame_bytes
+    small.set_epoch(0)
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(list(small), first, strict=True))

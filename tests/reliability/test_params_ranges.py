@@ -164,6 +164,7 @@ BAD: dict[str, list[str]] = {
     "data.augment_on": ["gpu"],
     "data.batch_size": ["0"],
     "data.num_workers": ["-1"],
+    "data.decode_cache_mb": ["-1", "0.5"],
     "data.shuffle_buffer": ["0"],
     "data.balanced": ["1"],
     "data.balanced_epoch": ["grow", "true"],

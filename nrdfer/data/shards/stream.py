@@ -57,6 +57,29 @@ def repeat_factors(labels: Sequence[int], epoch_size: str = "largest_class") -> 
     return {c: top / n for c, n in counts.items()}
 
 
+class FrameCache:
+    """Decoded frames kept across epochs, keyed by (shard, clip, stored frame index), up to a
+    byte limit (then nothing more is added: no eviction, so what is kept never churns).
+
+    Decoding is deterministic, so a cached frame is the same bits as a fresh decode; its CRC-32
+    was checked when it was first decoded. Frames are stored read-only. One per stream, so one
+    per reader process (``data.num_workers`` processes hold one each)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.bytes = 0
+        self.frames: dict[tuple[str, str, int], np.ndarray] = {}
+
+    def get(self, where: tuple[str, str, int]) -> np.ndarray | None:
+        return self.frames.get(where)
+
+    def put(self, where: tuple[str, str, int], frame: np.ndarray) -> None:
+        if self.bytes + frame.nbytes <= self.limit:
+            frame.flags.writeable = False
+            self.frames[where] = frame
+            self.bytes += frame.nbytes
+
+
 @dataclass
 class _ClipPlan:
     """What a batch needs of one clip before decoding: see :meth:`ClipStream._plan`."""
@@ -68,9 +91,20 @@ class _ClipPlan:
     label: int
     rng: np.random.Generator | None
     crcs: list[int] | None  # each stored frame's CRC-32 (None: not checked)
+    cache: FrameCache | None = None
 
     def decode(self, i: int) -> np.ndarray:
-        """Stored frame ``i`` as uint8 RGB (H, W, 3), its CRC-32 checked first."""
+        """Stored frame ``i`` as uint8 RGB (H, W, 3), its CRC-32 checked first (or, when the
+        cache holds it, the frame decoded and checked before; read-only)."""
+        if self.cache is not None:
+            frame = self.cache.get((self.url, self.key, i))
+            if frame is None:
+                frame = self._decode(i)
+                self.cache.put((self.url, self.key, i), frame)
+            return frame
+        return self._decode(i)
+
+    def _decode(self, i: int) -> np.ndarray:
         if self.crcs is not None:
             check_frame(self.url, self.key, i, self.jpegs[i], self.crcs[i])
         try:
@@ -135,6 +169,9 @@ class ClipStream(IterableDataset):
         self.world_size = world_size
         self.warp_later = warp_later and train  # training augmentation after batching
         self.verify = verify  # frame CRC-32s checked (off only to measure their cost)
+        self.cache = (  # decoded frames kept across epochs (data.decode_cache_mb)
+            FrameCache(data.decode_cache_mb << 20) if data.decode_cache_mb > 0 else None
+        )
         self.ring: BatchRing | None = None  # worker processes' buffers (set by ClipLoader)
         self.shared_epoch: torch.Tensor | None = None  # the epoch, seen by persistent workers
         self.augment = ClipAugment(
@@ -233,7 +270,8 @@ class ClipStream(IterableDataset):
         positions: dict[int, list[int]] = {}
         for t, i in enumerate(idx.tolist()):
             positions.setdefault(i, []).append(t)
-        return _ClipPlan(key, url, jpegs, positions, label, rng, crcs if self.verify else None)
+        crcs = crcs if self.verify else None
+        return _ClipPlan(key, url, jpegs, positions, label, rng, crcs, self.cache)
 
     def _batch(self, items: list[tuple[dict[str, Any], int]]):
         """Decode a batch straight into one (shared-memory) buffer, a frame at a time.
