@@ -117,8 +117,9 @@ def _canonical(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
-REPORT_ONLY_KEYS = ("eval_every_epoch", "log_every")
-"""``train`` keys that change what a training reports (test curves, progress), not its weights."""
+REPORT_ONLY_KEYS = {"train": ("eval_every_epoch", "log_every"), "data": ("decode_cache_mb",)}
+"""Per section, the keys that change what a training reports (test curves, progress) or how fast
+it reads its frames, not its weights."""
 
 
 def weight_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -129,7 +130,7 @@ def weight_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) ->
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) and isinstance(vb, dict):
-            ignore = REPORT_ONLY_KEYS if key == "train" else ()
+            ignore = REPORT_ONLY_KEYS.get(key, ())
             sub = sorted((set(va) | set(vb)) - set(ignore))
             differ += [f"{key}.{k}" for k in sub if va.get(k) != vb.get(k)]
         elif va != vb:

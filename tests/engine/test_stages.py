@@ -197,14 +197,23 @@ def test_grid_cell_with_the_main_settings_takes_the_main_weights(project, tmp_pa
 def test_weight_differences_ignore_only_what_does_not_shape_the_weights():
     from nrdfer.engine.train import weight_differences
 
-    a = {"train": {"lr": 0.1, "eval_every_epoch": True, "log_every": 5}, "fold": "1", "init": None}
+    a = {
+        "train": {"lr": 0.1, "eval_every_epoch": True, "log_every": 5},
+        "data": {"size": 48, "decode_cache_mb": 512},
+        "fold": "1",
+        "init": None,
+    }
     same = {
         "train": {"lr": 0.1, "eval_every_epoch": False, "log_every": 1},
+        "data": {"size": 48, "decode_cache_mb": 0},
         "fold": "1",
         "init": None,
     }
     assert weight_differences(a, same) == []
-    other = {"train": {"lr": 0.2, "eval_every_epoch": True}, "fold": "2", "init": None}
+    assert weight_differences(a, {**a, "data": {"size": 32, "decode_cache_mb": 512}}) == [
+        "data.size"
+    ]
+    other = {**a, "train": {"lr": 0.2, "eval_every_epoch": True}, "fold": "2"}
     assert weight_differences(a, other) == ["fold", "train.lr"]
     assert weight_differences(a, {**a, "shards": "abc"}) == ["shards"]
 
